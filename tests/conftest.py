@@ -1,0 +1,92 @@
+"""Fixtures: an app on a migrated SQLite database, clients, users of each role, a project."""
+
+import shutil
+
+import pytest
+from flask_migrate import upgrade
+
+from webapp import create_app
+from webapp.config import TestConfig
+from webapp.extensions import db
+from webapp.services import projects as project_service
+from webapp.services import users as user_service
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory):
+    """One database upgraded to head by the real migrations; each test gets a copy of it."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "herald.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HERALD_INSTANCE_PATH", str(folder / "instance"))
+        app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def app(migrated_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("HERALD_INSTANCE_PATH", str(tmp_path / "instance"))
+    path = tmp_path / "herald.db"
+    shutil.copy(migrated_db, path)
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def admin(app):
+    return user_service.create_user("Ada Admin", "ada@example.com", PASSWORD, role="admin")
+
+
+@pytest.fixture
+def member(app):
+    return user_service.create_user("Mei Member", "mei@example.com", PASSWORD, mobile="13800138000")
+
+
+@pytest.fixture
+def outsider(app):
+    return user_service.create_user("Otto Outsider", "otto@example.com", PASSWORD)
+
+
+@pytest.fixture
+def project(app, admin, member):
+    project = project_service.create_project("Checkout", "The web shop's checkout", creator=admin)
+    project_service.add_member(project, member)
+    return project
+
+
+def login(client, user, password=PASSWORD):
+    """Log a test client in through the real login form."""
+    response = client.post("/login", data={"email": user.email, "password": password})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def admin_client(app, admin):
+    return login(app.test_client(), admin)
+
+
+@pytest.fixture
+def member_client(app, member, project):
+    return login(app.test_client(), member)
+
+
+@pytest.fixture
+def outsider_client(app, outsider):
+    return login(app.test_client(), outsider)
+
+
+HTMX = {"HX-Request": "true"}

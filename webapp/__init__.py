@@ -1,0 +1,88 @@
+"""Herald: tells a software team, reliably, when its test cases change."""
+
+import os
+from pathlib import Path
+
+from flask import Flask, current_app, render_template, request
+from flask_babel import get_locale
+from flask_login import current_user
+
+from webapp.config import Config
+from webapp.extensions import babel, csrf, db, login_manager, mail, migrate
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: type[Config] | None = None, **overrides) -> Flask:
+    """Build the application: configuration, extensions, blueprints, error pages, commands."""
+    app = Flask(__name__, instance_path=os.environ.get("HERALD_INSTANCE_PATH"))
+    app.config.from_object((config or Config)(Path(app.instance_path)))
+    app.config.update(overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def select_locale() -> str | None:
+    """The user's chosen language, else the browser's best match."""
+    languages = list(current_app.config["LANGUAGES"])
+    if current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    return request.accept_languages.best_match(languages)
+
+
+def register_extensions(app: Flask) -> None:
+    from webapp import models  # noqa: F401  (the models must be known before Alembic compares)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    mail.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(models.User, int(user_id))
+        return user if user is not None and user.active else None
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp.blueprints.auth import bp as auth_bp
+    from webapp.blueprints.cases import bp as cases_bp
+    from webapp.blueprints.projects import bp as projects_bp
+    from webapp.blueprints.system import bp as system_bp
+
+    for bp in (auth_bp, system_bp, projects_bp, cases_bp):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(error):
+        code = getattr(error, "code", 500)
+        if code == 500:
+            db.session.rollback()
+        return render_template(f"errors/{code}.html"), code
+
+    for code in (403, 404, 500):
+        app.register_error_handler(code, render_error)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from webapp import web
+
+    app.jinja_env.globals.update(is_htmx=web.is_htmx, get_locale=get_locale)
+    app.jinja_env.filters["localtime"] = web.format_time
+    app.before_request(web.require_login)
+    app.after_request(web.add_vary_header)
+
+
+def register_commands(app: Flask) -> None:
+    from webapp.commands import create_admin
+
+    app.cli.add_command(create_admin)

@@ -1,0 +1,80 @@
+"""Logging in and out, and a user's own profile."""
+
+from flask import flash, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from werkzeug.utils import redirect
+
+from webapp.blueprints.auth import bp
+from webapp.blueprints.auth.forms import LoginForm, PasswordForm, ProfileForm
+from webapp.services import ServiceError
+from webapp.services import users as user_service
+from webapp.web import redirect_to
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths, so the login page cannot be used to send people elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("projects.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("projects.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = user_service.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")), code=303)
+        form.form_errors.append(_("Wrong e-mail or password, or the account is disabled."))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    return redirect_to("auth.login")
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    form = ProfileForm(obj=current_user)
+    if request.method == "GET":
+        form.locale.data = current_user.locale or ""
+    password_form = PasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        try:
+            user_service.update_user(
+                current_user,
+                name=form.name.data,
+                email=form.email.data,
+                mobile=form.mobile.data,
+                locale=form.locale.data or None,
+            )
+        except ServiceError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            flash(_("Your profile is saved."))
+            return redirect_to("auth.profile")
+    return render_template("auth/profile.html", form=form, password_form=password_form)
+
+
+@bp.post("/profile/password")
+def change_password():
+    form = ProfileForm(obj=current_user, formdata=None)
+    password_form = PasswordForm(prefix="pw")
+    if password_form.validate_on_submit():
+        if user_service.check_password(current_user, password_form.current.data):
+            user_service.set_password(current_user, password_form.password.data)
+            flash(_("Your password is changed."))
+            return redirect_to("auth.profile")
+        password_form.current.errors.append(_("This is not your current password."))
+    return render_template("auth/profile.html", form=form, password_form=password_form)
+
+
+@bp.get("/")
+def home():
+    return redirect(url_for("projects.index"))

@@ -1,0 +1,23 @@
+"""Command-line tasks: `flask create-admin`."""
+
+import os
+
+import click
+from flask.cli import with_appcontext
+
+from webapp.services.users import ensure_first_admin
+
+
+@click.command("create-admin")
+@click.option("--email", default=lambda: os.environ.get("HERALD_ADMIN_EMAIL", "admin@example.com"))
+@with_appcontext
+def create_admin(email: str) -> None:
+    """Create the first administrator when there is no user yet (password from HERALD_ADMIN_PASSWORD)."""
+    created = ensure_first_admin(email, os.environ.get("HERALD_ADMIN_PASSWORD"))
+    if created is None:
+        click.echo("Users exist already; no administrator created.")
+        return
+    user, generated = created
+    click.echo(f"Created the administrator {user.email}.")
+    if generated:
+        click.echo(f"Its password, shown only this once: {generated}")

@@ -1,0 +1,61 @@
+"""Configuration: defaults for a local run, every value overridable by an environment variable."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _database_url(instance_path: Path) -> str:
+    """DATABASE_URL when set (postgresql:// is served by psycopg 3), else SQLite under instance/."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{instance_path / 'herald.db'}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in instance/secret_key."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Production and `make run` defaults."""
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    WTF_CSRF_TIME_LIMIT = None
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    BABEL_DEFAULT_LOCALE = "en"
+    LANGUAGES = {"en": "English", "zh": "简体中文"}
+    CASES_PER_PAGE = 25
+    # The address users reach Herald at; used for links in notifications.
+    BASE_URL = os.environ.get("HERALD_BASE_URL", "http://127.0.0.1:5000")
+
+    def __init__(self, instance_path: Path):
+        instance_path.mkdir(parents=True, exist_ok=True)
+        self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
+        self.SECRET_KEY = _secret_key(instance_path)
+        self.SESSION_COOKIE_SECURE = os.environ.get("HERALD_SECURE_COOKIES") == "1"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+
+
+class TestConfig(Config):
+    """The test suite's configuration: a database chosen by the fixture, fast password hashes."""
+
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    SERVER_NAME = None

@@ -1,0 +1,54 @@
+"""Recording domain events, in the caller's transaction."""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from webapp.extensions import db
+from webapp.models import Case, Event, Project, User
+
+
+def case_snapshot(case: Case) -> dict[str, Any]:
+    """The fields of a case as plain data, for events and messages."""
+    return {
+        "id": case.id,
+        "title": case.title,
+        "module": case.module,
+        "priority": case.priority,
+        "precondition": case.precondition,
+        "steps": case.steps,
+        "expected": case.expected,
+        "tags": case.tag_list,
+        "maintainer": case.maintainer.name if case.maintainer else None,
+        "maintainer_id": case.maintainer_id,
+        "followers": [u.name for u in case.followers],
+        "follower_ids": [u.id for u in case.followers],
+        "created_by_id": case.created_by_id,
+    }
+
+
+def record_event(
+    kind: str, project: Project, actor: User | None, case: Case | None = None, **data: Any
+) -> Event:
+    """Add a domain event to the current session; it commits (or rolls back) with the change."""
+    event = Event(
+        kind=kind,
+        project_id=project.id,
+        actor_id=actor.id if actor else None,
+        case_id=case.id if case else None,
+        data=data,
+    )
+    db.session.add(event)
+    return event
+
+
+def project_events(project: Project, page: int = 1, per_page: int = 50):
+    """A project's events, newest first, one page at a time."""
+    stmt = (
+        select(Event)
+        .where(Event.project_id == project.id)
+        .options(selectinload(Event.actor))
+        .order_by(Event.id.desc())
+    )
+    return db.paginate(stmt, page=page, per_page=per_page, error_out=False)

@@ -1,0 +1,57 @@
+"""Small helpers the blueprints share: HTMX detection, access rules, rendering page or fragment."""
+
+from datetime import datetime
+from functools import wraps
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import format_datetime
+from flask_login import current_user
+
+# Endpoints reachable without logging in.
+PUBLIC_ENDPOINTS = {"auth.login", "static"}
+
+
+def is_htmx() -> bool:
+    """True for a request made by htmx (it sends HX-Request: true); boosted requests want the full page."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def render(page: str, fragment: str | None = None, **context):
+    """Render the whole page, or just its fragment when htmx asks (one URL serves both)."""
+    return render_template(fragment if fragment and is_htmx() else page, **context)
+
+
+def add_vary_header(response):
+    """Page and fragment share a URL, so caches must key on HX-Request."""
+    response.vary.add("HX-Request")
+    return response
+
+
+def require_login():
+    """Every page but the login needs a login."""
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    return None
+
+
+def admin_required(view):
+    """Administrators only; others get 403."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def redirect_to(endpoint: str, **values):
+    """The 303 a successful POST answers with."""
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+def format_time(value: datetime | None) -> str:
+    return format_datetime(value, "medium") if value else ""
