@@ -3,6 +3,7 @@
 import shutil
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from webapp import create_app
@@ -28,12 +29,28 @@ def migrated_db(tmp_path_factory):
     return path
 
 
+class AppClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    The test itself holds an app context open; without this, requests would share its `g` (and so the
+    logged-in user) and its database session. Afterwards the test's session forgets what it had loaded,
+    so it sees what the request committed.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.expire_all()
+        return response
+
+
 @pytest.fixture
 def app(migrated_db, tmp_path, monkeypatch):
     monkeypatch.setenv("HERALD_INSTANCE_PATH", str(tmp_path / "instance"))
     path = tmp_path / "herald.db"
     shutil.copy(migrated_db, path)
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}")
+    app.test_client_class = AppClient
     with app.app_context():
         yield app
         db.session.remove()

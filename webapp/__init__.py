@@ -75,8 +75,11 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from webapp import web
+    from webapp.notifications.events import EVENT_LABELS, FIELD_LABELS
 
-    app.jinja_env.globals.update(is_htmx=web.is_htmx, get_locale=get_locale)
+    app.jinja_env.globals.update(
+        is_htmx=web.is_htmx, get_locale=get_locale, field_labels=FIELD_LABELS, event_labels=EVENT_LABELS
+    )
     app.jinja_env.filters["localtime"] = web.format_time
     app.before_request(web.require_login)
     app.after_request(web.add_vary_header)

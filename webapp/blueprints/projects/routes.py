@@ -1,12 +1,108 @@
 """Projects, their members and their activity."""
 
-from flask import render_template
+from flask import abort, flash, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.blueprints.projects import bp
-from webapp.services.projects import visible_projects
+from webapp.blueprints.projects.forms import AddMemberForm, ProjectForm
+from webapp.extensions import db
+from webapp.models import User
+from webapp.notifications.events import project_events
+from webapp.services import ServiceError
+from webapp.services import projects as project_service
+from webapp.web import admin_required, redirect_to, render
+
+
+def _project_or_404(project_id: int):
+    project = project_service.project_for(current_user, project_id)
+    if project is None:
+        abort(404)
+    return project
 
 
 @bp.get("/")
 def index():
-    return render_template("projects/index.html", projects=visible_projects(current_user))
+    show_archived = current_user.is_admin and request.args.get("archived") == "1"
+    projects = project_service.visible_projects(current_user, include_archived=show_archived)
+    return render_template("projects/index.html", projects=projects, show_archived=show_archived)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@admin_required
+def create():
+    form = ProjectForm()
+    if form.validate_on_submit():
+        try:
+            project = project_service.create_project(
+                form.name.data, form.description.data, creator=current_user
+            )
+        except ServiceError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            flash(_("Project %(name)s is created.", name=project.name))
+            return redirect_to("cases.index", project_id=project.id)
+    return render_template("projects/form.html", form=form, project=None)
+
+
+@bp.route("/<int:project_id>/settings", methods=["GET", "POST"])
+@admin_required
+def edit(project_id: int):
+    project = _project_or_404(project_id)
+    form = ProjectForm(obj=project)
+    if form.validate_on_submit():
+        try:
+            project_service.update_project(project, form.name.data, form.description.data)
+        except ServiceError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            flash(_("The project is saved."))
+            return redirect_to("projects.edit", project_id=project.id)
+    return render_template("projects/form.html", form=form, project=project, section="general")
+
+
+@bp.post("/<int:project_id>/archive")
+@admin_required
+def archive(project_id: int):
+    project = _project_or_404(project_id)
+    archive = not project.archived
+    project_service.set_archived(project, archive)
+    flash(_("The project is archived.") if archive else _("The project is active again."))
+    return redirect_to("projects.edit", project_id=project.id)
+
+
+@bp.route("/<int:project_id>/members", methods=["GET", "POST"])
+def members(project_id: int):
+    project = _project_or_404(project_id)
+    form = AddMemberForm()
+    form.user_id.choices = [(u.id, f"{u.name} <{u.email}>") for u in project_service.non_members(project)]
+    if request.method == "POST":
+        if not current_user.is_admin:
+            abort(403)
+        if form.validate_on_submit():
+            user = db.session.get(User, form.user_id.data)
+            project_service.add_member(project, user)
+            flash(_("%(name)s is now a member.", name=user.name))
+            return redirect_to("projects.members", project_id=project.id)
+    return render(
+        "projects/members.html", "projects/_members.html", project=project, form=form, section="members"
+    )
+
+
+@bp.post("/<int:project_id>/members/<int:user_id>/remove")
+@admin_required
+def remove_member(project_id: int, user_id: int):
+    project = _project_or_404(project_id)
+    user = db.session.get(User, user_id) or abort(404)
+    project_service.remove_member(project, user)
+    flash(_("%(name)s is no longer a member.", name=user.name))
+    return redirect_to("projects.members", project_id=project.id)
+
+
+@bp.get("/<int:project_id>/activity")
+def activity(project_id: int):
+    project = _project_or_404(project_id)
+    events = project_events(project, page=request.args.get("page", 1, type=int))
+    return render(
+        "projects/activity.html", "projects/_events.html", project=project, events=events, section="activity"
+    )
