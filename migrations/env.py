@@ -39,9 +39,11 @@ target_db = current_app.extensions["migrate"].db
 
 
 def render_item(type_, obj, autogen_context):
-    """Render the UTC timestamp type as the column type it stores: revisions import nothing of the app."""
+    """Render the app's column types as the types they store: revisions import nothing of the app."""
     if type_ == "type" and type(obj).__name__ == "UTCDateTime":
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and type(obj).__name__ == "EncryptedText":
+        return "sa.Text()"
     return False
 
 

@@ -1,8 +1,21 @@
 """Models, one module per aggregate."""
 
 from webapp.models.cases import Case, case_followers
-from webapp.models.notifications import Event
+from webapp.models.notifications import Delivery, DeliveryAttempt, Event, MessageSetting, MessageTemplate
 from webapp.models.projects import Membership, Project
+from webapp.models.settings import MailSettings
 from webapp.models.users import User
 
-__all__ = ["Case", "Event", "Membership", "Project", "User", "case_followers"]
+__all__ = [
+    "Case",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
+    "MailSettings",
+    "Membership",
+    "MessageSetting",
+    "MessageTemplate",
+    "Project",
+    "User",
+    "case_followers",
+]

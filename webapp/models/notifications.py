@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -11,6 +11,8 @@ from webapp.models._types import UTCDateTime, utcnow
 from webapp.models.users import User
 
 EVENT_KINDS = ("case.created", "case.updated", "case.deleted")
+RECEIVER_KINDS = ("creator", "maintainer", "followers", "members")
+DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed")
 
 
 class Event(db.Model):
@@ -30,3 +32,89 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     actor: Mapped[User | None] = relationship()
+
+
+class MessageSetting(db.Model):
+    """Project settings → Message settings: for one event, which channels are on and who receives mail."""
+
+    __tablename__ = "message_settings"
+    __table_args__ = (UniqueConstraint("project_id", "event", name="uq_message_settings_project_event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    email: Mapped[bool] = mapped_column(default=False)
+    # Receiver kinds from RECEIVER_KINDS, plus members named one by one.
+    receivers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    named_user_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class MessageTemplate(db.Model):
+    """A project's own wording for one event and channel group; absent means the default."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (
+        UniqueConstraint("project_id", "event", "channel", name="uq_message_templates_project_event_channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(16))  # "email" or "robot"
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class Delivery(db.Model):
+    """One message to send (event × channel × target): the outbox row and, once tried, its record."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel", "target", name="uq_deliveries_event_channel_target"),
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_deliveries_project_id_id", "project_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))  # email, wecom, feishu, lark, dingtalk, webhook
+    target: Mapped[str] = mapped_column(String(254))  # an e-mail address, or a robot's id
+    recipient: Mapped[str] = mapped_column(String(254), default="")  # as shown: "Mei <mei@example.com>"
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    code: Mapped[str | None] = mapped_column(String(40))
+    cause: Mapped[str] = mapped_column(Text, default="")
+    fix: Mapped[str] = mapped_column(Text, default="")
+    reply: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event | None] = relationship()
+    attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(
+        back_populates="delivery", cascade="all, delete-orphan", order_by="DeliveryAttempt.id"
+    )
+
+
+class DeliveryAttempt(db.Model):
+    """One try at sending a delivery: what was sent (secrets masked), what came back, what it means."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(40))
+    cause: Mapped[str] = mapped_column(Text, default="")
+    fix: Mapped[str] = mapped_column(Text, default="")
+    request: Mapped[str] = mapped_column(Text, default="")
+    reply: Mapped[str] = mapped_column(Text, default="")
+
+    delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")

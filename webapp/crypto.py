@@ -1,0 +1,57 @@
+"""Encryption at rest for the secrets Herald keeps (SMTP passwords, signing secrets, webhook tokens)."""
+
+import base64
+import os
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+from sqlalchemy import Text
+from sqlalchemy.types import TypeDecorator
+
+
+def _fernet() -> Fernet:
+    """HERALD_ENCRYPTION_KEY (a Fernet key) when set, else a key derived from SECRET_KEY."""
+    key = os.environ.get("HERALD_ENCRYPTION_KEY") or current_app.config.get("ENCRYPTION_KEY")
+    if key:
+        return Fernet(key)
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"herald-secrets", info=b"fernet").derive(
+        current_app.config["SECRET_KEY"].encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def encrypt(plain: str) -> str:
+    return _fernet().encrypt(plain.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    """The plain text, or "" when the key has changed since it was stored (the user must enter it again)."""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        current_app.logger.warning("A stored secret cannot be decrypted: was SECRET_KEY changed?")
+        return ""
+
+
+class EncryptedText(TypeDecorator):
+    """A text column stored encrypted; the model sees the plain text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return encrypt(value) if value else None
+
+    def process_result_value(self, value, dialect):
+        return decrypt(value) if value else ""
+
+
+def mask(secret: str | None, keep: int = 4) -> str:
+    """A secret as it may be shown: its last few characters at most, never the whole."""
+    if not secret:
+        return ""
+    if len(secret) <= keep * 3:
+        return "••••"
+    return "••••" + secret[-keep:]

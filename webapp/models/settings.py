@@ -1,0 +1,38 @@
+"""System-wide settings, one row each."""
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.crypto import EncryptedText
+from webapp.extensions import db
+from webapp.models._types import UTCDateTime, utcnow
+
+SECURITY_MODES = ("none", "ssl", "starttls")
+
+
+class MailSettings(db.Model):
+    """How Herald reaches the organisation's SMTP server (System settings → Mail settings)."""
+
+    __tablename__ = "mail_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    port: Mapped[int] = mapped_column(default=465)
+    security: Mapped[str] = mapped_column(String(10), default="ssl")
+    username: Mapped[str] = mapped_column(String(254), default="")
+    password: Mapped[str] = mapped_column(EncryptedText, default="")
+    sender_address: Mapped[str] = mapped_column(String(254), default="")
+    sender_name: Mapped[str] = mapped_column(String(100), default="Herald")
+    timeout: Mapped[int] = mapped_column(default=10)
+    verify_tls: Mapped[bool] = mapped_column(default=True)
+    # PEM text of a private CA to trust, for an intranet server with its own certificates.
+    ca_bundle: Mapped[str] = mapped_column(Text, default="")
+    # The language of the default message templates.
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.sender_address)
