@@ -23,6 +23,7 @@ def create_app(config: type[Config] | None = None, **overrides) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    register_notifications(app)
     return app
 
 
@@ -83,6 +84,14 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = web.format_time
     app.before_request(web.require_login)
     app.after_request(web.add_vary_header)
+
+
+def register_notifications(app: Flask) -> None:
+    from webapp.notifications import outbox
+    from webapp.notifications.dispatch import Dispatcher
+
+    Dispatcher(app)
+    outbox.listen()
 
 
 def register_commands(app: Flask) -> None:

@@ -41,6 +41,11 @@ class Config:
     BABEL_DEFAULT_LOCALE = "en"
     LANGUAGES = {"en": "English", "zh": "简体中文"}
     CASES_PER_PAGE = 25
+    # "pool": deliveries run after the commit in a few background threads; "inline": right after the commit.
+    NOTIFICATIONS_DISPATCH = os.environ.get("HERALD_DISPATCH", "pool")
+    NOTIFICATIONS_WORKERS = int(os.environ.get("HERALD_DELIVERY_WORKERS", "4"))
+    # Seconds to wait before each retry of a temporary failure; then the message is failed.
+    NOTIFICATIONS_BACKOFF = (30, 120, 600, 3600)
     # The address users reach Herald at; used for links in notifications.
     BASE_URL = os.environ.get("HERALD_BASE_URL", "http://127.0.0.1:5000")
 
@@ -58,4 +63,5 @@ class TestConfig(Config):
     TESTING = True
     WTF_CSRF_ENABLED = False
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    NOTIFICATIONS_DISPATCH = "inline"
     SERVER_NAME = None

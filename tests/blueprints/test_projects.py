@@ -61,7 +61,7 @@ def test_add_and_remove_member(admin_client, project, outsider):
     assert not project_service.is_member(project, outsider)
 
 
-def test_adding_an_unknown_user_is_a_field_error(admin_client, project):
+def test_adding_an_unknown_user_is_a_field_error(admin_client, project, outsider):
     response = admin_client.post(f"/projects/{project.id}/members", data={"user_id": 9999})
     assert response.status_code == 200
     assert "Not a valid choice" in response.get_data(as_text=True)

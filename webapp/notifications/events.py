@@ -51,7 +51,12 @@ def case_snapshot(case: Case) -> dict[str, Any]:
 def record_event(
     kind: str, project: Project, actor: User | None, case: Case | None = None, **data: Any
 ) -> Event:
-    """Add a domain event to the current session; it commits (or rolls back) with the change."""
+    """Add a domain event, and the messages it calls for, to the current transaction.
+
+    They commit (or roll back) with the change; the messages go out after the commit.
+    """
+    from webapp.notifications import outbox
+
     event = Event(
         kind=kind,
         project_id=project.id,
@@ -60,6 +65,7 @@ def record_event(
         data=data,
     )
     db.session.add(event)
+    outbox.plan(event)
     return event
 
 
