@@ -55,6 +55,8 @@ def visible_projects(user: User, include_archived: bool = False) -> list[Project
 
 def project_for(user: User, project_id: int) -> Project | None:
     """The project if this user may see it, else None (the view answers 404: no hint that it exists)."""
+    if not 0 < project_id < 2**63:  # beyond what a database integer holds: no such project
+        return None
     project = db.session.get(Project, project_id)
     if project is None or not (user.is_admin or is_member(project, user)):
         return None

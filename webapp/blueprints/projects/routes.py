@@ -3,6 +3,7 @@
 from flask import abort, flash, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from webapp.blueprints.projects import bp
 from webapp.blueprints.projects.forms import AddMemberForm, ProjectForm
@@ -75,7 +76,9 @@ def archive(project_id: int):
 def members(project_id: int):
     project = _project_or_404(project_id)
     form = AddMemberForm()
-    form.user_id.choices = [(u.id, f"{u.name} <{u.email}>") for u in project_service.non_members(project)]
+    form.user_id.choices = [
+        SelectChoice(u.id, f"{u.name} <{u.email}>") for u in project_service.non_members(project)
+    ]
     if request.method == "POST":
         if not current_user.is_admin:
             abort(403)

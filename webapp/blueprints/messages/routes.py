@@ -1,0 +1,102 @@
+"""Project settings → Message settings: channels and receivers per event, and the message templates."""
+
+from flask import abort, flash, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from webapp.blueprints.messages import bp
+from webapp.blueprints.messages.forms import MessageSettingsForm, TemplateForm
+from webapp.models.notifications import EVENT_KINDS
+from webapp.notifications import rendering
+from webapp.notifications.rules import message_settings, save_message_setting
+from webapp.services import messages as message_service
+from webapp.services.projects import project_for
+from webapp.web import redirect_to
+
+# Form field name for each event.
+EVENT_FIELDS = {"case.created": "created", "case.updated": "updated", "case.deleted": "deleted"}
+
+
+def _project_or_404(project_id: int):
+    project = project_for(current_user, project_id)
+    if project is None:
+        abort(404)
+    return project
+
+
+def _require_admin_for_changes() -> None:
+    if request.method == "POST" and not current_user.is_admin:
+        abort(403)
+
+
+@bp.route("/messages", methods=["GET", "POST"])
+def settings(project_id: int):
+    project = _project_or_404(project_id)
+    _require_admin_for_changes()
+    saved = message_settings(project.id)
+    form = MessageSettingsForm()
+    member_choices = [SelectChoice(u.id, f"{u.name} <{u.email}>") for u in project.members]
+    for kind, name in EVENT_FIELDS.items():
+        sub = getattr(form, name)
+        sub.named_user_ids.choices = member_choices
+        if request.method == "GET":
+            sub.email.data = saved[kind].email
+            sub.receivers.data = saved[kind].receivers
+            sub.named_user_ids.data = saved[kind].named_user_ids
+    if form.validate_on_submit():
+        for kind, name in EVENT_FIELDS.items():
+            sub = getattr(form, name)
+            save_message_setting(
+                project.id, kind, sub.email.data, sub.receivers.data, sub.named_user_ids.data
+            )
+        flash(_("Message settings are saved."))
+        return redirect_to("messages.settings", project_id=project.id)
+    templates = {kind: message_service.current_template(project.id, kind) for kind in EVENT_KINDS}
+    return render_template(
+        "messages/settings.html",
+        project=project,
+        form=form,
+        event_fields=EVENT_FIELDS,
+        templates=templates,
+        section="messages",
+    )
+
+
+@bp.route("/messages/templates/<event>", methods=["GET", "POST"])
+def template(project_id: int, event: str):
+    project = _project_or_404(project_id)
+    if event not in EVENT_KINDS:
+        abort(404)
+    _require_admin_for_changes()
+    subject, body, is_default = message_service.current_template(project.id, event)
+    form = TemplateForm(data={"subject": subject, "body": body})
+    if form.validate_on_submit():
+        if request.form.get("action") == "reset":
+            message_service.reset_template(project.id, event)
+            flash(_("The template is back to the default."))
+        else:
+            message_service.save_template(project.id, event, form.subject.data, form.body.data)
+            flash(_("The template is saved."))
+        return redirect_to("messages.template", project_id=project.id, event=event)
+    return render_template(
+        "messages/template.html",
+        project=project,
+        event=event,
+        form=form,
+        is_default=is_default,
+        variables=rendering.VARIABLES,
+        preview=message_service.preview(form.subject.data or "", form.body.data or "")
+        if not form.errors
+        else None,
+        section="messages",
+    )
+
+
+@bp.post("/messages/templates/<event>/preview")
+def preview(project_id: int, event: str):
+    _project_or_404(project_id)
+    form = TemplateForm()
+    form.validate()
+    rendered = None if form.errors else message_service.preview(form.subject.data, form.body.data)
+    return render_template("messages/_preview.html", form=form, preview=rendered)
