@@ -96,6 +96,7 @@ def register_notifications(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from webapp.commands import create_admin
+    from webapp.commands import create_admin, notifications
 
     app.cli.add_command(create_admin)
+    app.cli.add_command(notifications)

@@ -1,9 +1,9 @@
-"""Command-line tasks: `flask create-admin`."""
+"""Command-line tasks: `flask create-admin`, `flask notifications deliver`."""
 
 import os
 
 import click
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from webapp.services.users import ensure_first_admin
 
@@ -21,3 +21,17 @@ def create_admin(email: str) -> None:
     click.echo(f"Created the administrator {user.email}.")
     if generated:
         click.echo(f"Its password, shown only this once: {generated}")
+
+
+notifications = AppGroup("notifications", help="Deliver notifications.")
+
+
+@notifications.command("deliver")
+def deliver_due() -> None:
+    """Deliver due retries and messages left behind by a crash (for cron, e.g. every minute)."""
+    from flask import current_app
+
+    dispatcher = current_app.extensions["herald.dispatcher"]
+    dispatcher.mode = "inline"
+    count = dispatcher.sweep()
+    click.echo(f"Tried {count} due message(s)." if count else "Nothing is due.")

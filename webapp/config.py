@@ -46,6 +46,7 @@ class Config:
     NOTIFICATIONS_WORKERS = int(os.environ.get("HERALD_DELIVERY_WORKERS", "4"))
     # Seconds to wait before each retry of a temporary failure; then the message is failed.
     NOTIFICATIONS_BACKOFF = (30, 120, 600, 3600)
+    NOTIFICATIONS_SWEEP_SECONDS = 30
     # The address users reach Herald at; used for links in notifications.
     BASE_URL = os.environ.get("HERALD_BASE_URL", "http://127.0.0.1:5000")
 

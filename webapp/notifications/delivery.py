@@ -83,7 +83,12 @@ def _deliver_emails(deliveries: list[Delivery]) -> None:
 
     settings = smtp_settings()
     started, clock = utcnow(), time.monotonic()
-    messages = [email_channel.compose_delivery(d, settings) for d in deliveries]
+    messages = [
+        email_channel.compose(
+            subject=d.subject, html=d.body_html, text=d.body_text, sender=settings.sender, recipients=[d.target]
+        )
+        for d in deliveries
+    ]
     outcomes = send_messages(settings, messages)
     duration = int((time.monotonic() - clock) * 1000)
     for delivery, outcome in zip(deliveries, outcomes, strict=True):

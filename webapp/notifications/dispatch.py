@@ -1,6 +1,7 @@
 """Running deliveries after the commit, off the request: a small bounded pool of plain threads."""
 
 import logging
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +18,12 @@ class Dispatcher:
         self.mode = app.config.get("NOTIFICATIONS_DISPATCH", "pool")
         workers = app.config.get("NOTIFICATIONS_WORKERS", 4)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="herald-delivery")
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
         app.extensions["herald.dispatcher"] = self
+        if self.mode == "pool":
+            # Started by the first request, so that CLI commands (flask db upgrade) start no thread.
+            app.before_request(self.start_sweeper)
 
     def submit(self, delivery_ids: Iterable[int]) -> None:
         ids = list(delivery_ids)
@@ -36,5 +42,30 @@ class Dispatcher:
             except Exception:  # a bug here must not kill the worker; the sweeper retries what is left
                 log.exception("delivery of %s failed", ids)
 
+    def sweep(self) -> int:
+        """Deliver what is due now: retries whose time has come, rows a dead worker left behind."""
+        from webapp.notifications.delivery import due_ids
+
+        with self.app.app_context():
+            ids = due_ids()
+        if ids:
+            self.submit(ids)
+        return len(ids)
+
+    def start_sweeper(self) -> None:
+        if self._sweeper is not None:
+            return
+        interval = self.app.config.get("NOTIFICATIONS_SWEEP_SECONDS", 30)
+        self._sweeper = threading.Thread(target=self._sweep_forever, args=(interval,), daemon=True)
+        self._sweeper.start()
+
+    def _sweep_forever(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.sweep()
+            except Exception:  # the database may be away for a moment; try again next tick
+                log.exception("sweeping the outbox failed")
+
     def shutdown(self) -> None:
+        self._stop.set()
         self._pool.shutdown(wait=True)

@@ -1,0 +1,66 @@
+"""System settings: Mail settings (one row), and their translation into what the SMTP code takes."""
+
+from webapp.extensions import db
+from webapp.models import MailSettings
+from webapp.notifications.smtp import SmtpSettings
+
+# Fields a Mail settings form may set; the password is handled apart (blank keeps the stored one).
+MAIL_FIELDS = (
+    "host",
+    "port",
+    "security",
+    "username",
+    "sender_address",
+    "sender_name",
+    "timeout",
+    "verify_tls",
+    "ca_bundle",
+    "language",
+)
+
+
+def mail_settings() -> MailSettings:
+    """The stored Mail settings, or unsaved defaults (QQ Mail's SSL port) before the first save."""
+    return db.session.get(MailSettings, 1) or MailSettings(
+        id=1,
+        host="",
+        port=465,
+        security="ssl",
+        username="",
+        password="",
+        sender_address="",
+        sender_name="Herald",
+        timeout=10,
+        verify_tls=True,
+        ca_bundle="",
+        language="zh",
+    )
+
+
+def save_mail_settings(
+    values: dict, new_password: str | None = None, clear_password: bool = False
+) -> MailSettings:
+    """Store the settings; the password changes only when a new one is given or clearing is asked for."""
+    settings = mail_settings()
+    for name in MAIL_FIELDS:
+        if name in values:
+            setattr(settings, name, values[name])
+    if clear_password:
+        settings.password = ""
+    elif new_password:
+        settings.password = new_password
+    db.session.add(settings)
+    db.session.commit()
+    return settings
+
+
+def smtp_settings(values: dict | None = None, new_password: str | None = None) -> SmtpSettings:
+    """What the SMTP code takes: the stored settings, overlaid with a form's unsaved values if given.
+
+    A blank password in the form means "the stored one", so a test can run before or after saving.
+    """
+    stored = mail_settings()
+    merged = {name: getattr(stored, name) for name in MAIL_FIELDS}
+    merged.update({k: v for k, v in (values or {}).items() if k in MAIL_FIELDS})
+    merged.pop("language")
+    return SmtpSettings(password=new_password or stored.password, **merged)
