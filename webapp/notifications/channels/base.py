@@ -1,0 +1,636 @@
+"""What every robot channel shares: settings, message, request, fitting, masking, URL checks, hints."""
+
+import hashlib
+import hmac
+import importlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from types import ModuleType
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
+
+from flask_babel import lazy_gettext as _l
+
+from webapp.notifications.outcome import Outcome, Status
+
+# The registry: adding a channel is one module plus one name here.
+KINDS = ("wecom", "feishu", "lark", "dingtalk", "webhook")
+STYLES = ("text", "markdown")
+
+TRUNCATION_MARKER = _l("… (truncated)")
+TITLE_MAX_BYTES = 512  # a title longer than this is a template mistake; keep room for the body
+RAW_MAX_CHARS = 4000  # how much of a reply the delivery record keeps
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Query parameters and path segments that carry a robot's credential in a webhook address.
+# A DingTalk "sign" stays visible: it expires within the hour, and seeing its encoding helps diagnosis.
+TOKEN_PARAMS = {"key", "access_token", "token", "secret", "signature", "sig", "apikey", "api_key", "password"}
+TOKEN_AFTER = ("hook",)  # Feishu / Lark: /open-apis/bot/v2/hook/<token>
+BARE_TOKEN = re.compile(r"^(?:key=|access_token=)?[A-Za-z0-9_-]{16,}$")  # a key pasted alone
+
+
+@dataclass(frozen=True)
+class RobotSettings:
+    """A robot as the channel needs it: where to post and how to pass its security checks."""
+
+    kind: str
+    webhook_url: str
+    keywords: Sequence[str] = ()
+    secret: str = ""
+    style: str = "text"  # 'text' or 'markdown' (rich text where the kind has it)
+    at_all: bool = False
+
+    @property
+    def active_keywords(self) -> list[str]:
+        return [k.strip() for k in self.keywords if k and k.strip()]
+
+
+@dataclass(frozen=True)
+class RobotMessage:
+    """A rendered message: what the group reads, plus the event facts the generic webhook sends as data."""
+
+    title: str
+    body: str
+    link: str = ""
+    mention_mobiles: Sequence[str] = ()
+    event: str = ""  # e.g. "case.updated"
+    project: Mapping[str, Any] = field(default_factory=dict)  # {"id": 1, "name": "Checkout"}
+    case: Mapping[str, Any] = field(default_factory=dict)  # {"id": 7, "title": "...", "link": "..."}
+    actor: Mapping[str, Any] = field(default_factory=dict)  # {"id": 2, "name": "Mei Member"}
+    changes: Sequence[Mapping[str, Any]] = ()  # [{"field": "priority", "old": "P2", "new": "P1"}]
+    delivery_id: str = ""  # unique per delivery: lets a receiver drop duplicates
+
+    @property
+    def mobiles(self) -> list[str]:
+        """The mobiles to mention, cleaned and without repeats, in order."""
+        seen: dict[str, None] = {}
+        for mobile in self.mention_mobiles:
+            if mobile and mobile.strip():
+                seen.setdefault(mobile.strip(), None)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One HTTP request ready to send: the body is the exact bytes (a signature may cover them)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    json: Any = None
+    secrets: tuple[str, ...] = ()  # values that must never reach a record or a page
+
+    @property
+    def body_text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def masked(self) -> "HttpRequest":
+        """A copy fit for the delivery record: tokens in the URL and every secret masked."""
+        body = scrub(self.body_text, self.secrets)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        headers = {
+            name: _mask_header(name, scrub(value, self.secrets)) for name, value in self.headers.items()
+        }
+        return replace(
+            self,
+            url=scrub(mask_url(self.url), self.secrets),
+            headers=headers,
+            body=body.encode("utf-8"),
+            json=document,
+            secrets=(),
+        )
+
+
+@dataclass(frozen=True)
+class UrlCheck:
+    """The verdict on a webhook address: an error refuses it, a warning only advises."""
+
+    error: str | None = None
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Registry(Mapping[str, ModuleType]):
+    """The channel modules by kind, imported on first use (they import this module themselves)."""
+
+    def __getitem__(self, kind: str) -> ModuleType:
+        if kind not in KINDS:
+            raise KeyError(kind)
+        return importlib.import_module(f"{__package__}.{kind}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+
+CHANNELS: Mapping[str, ModuleType] = _Registry()
+
+
+# --- building ---------------------------------------------------------------------------------------------
+
+
+def to_json_bytes(document: Any) -> bytes:
+    """Compact UTF-8 JSON: Chinese text costs 3 bytes a character, not 6, against the size limits."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_request(url: str, document: Any, secrets: Sequence[str] = (), **headers: str) -> HttpRequest:
+    """A POST of a JSON document."""
+    return HttpRequest(
+        method="POST",
+        url=url,
+        headers={"Content-Type": "application/json; charset=utf-8", **headers},
+        body=to_json_bytes(document),
+        json=document,
+        secrets=tuple(s for s in secrets if s),
+    )
+
+
+def epoch_seconds(now: datetime) -> int:
+    return epoch_millis(now) // 1000
+
+
+def epoch_millis(now: datetime) -> int:
+    """Whole milliseconds since the epoch, in integers (float timestamps round badly)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return (now - EPOCH) // timedelta(milliseconds=1)
+
+
+def hmac_sha256(key: str | bytes, message: str | bytes) -> bytes:
+    key = key.encode("utf-8") if isinstance(key, str) else key
+    message = message.encode("utf-8") if isinstance(message, str) else message
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def truncate_utf8(text: str, max_bytes: int) -> str:
+    """At most max_bytes of UTF-8, ending with the truncation marker, never cutting a character in half."""
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    marker = str(TRUNCATION_MARKER)
+    room = max_bytes - len(marker.encode("utf-8"))
+    if room <= 0:
+        return data[: max(max_bytes, 0)].decode("utf-8", errors="ignore")
+    return data[:room].decode("utf-8", errors="ignore").rstrip() + marker
+
+
+def has_keyword(text: str, keywords: Sequence[str]) -> bool:
+    """Whether the text contains one of the keywords, exactly as the providers compare (case counts)."""
+    return any(k in text for k in keywords if k)
+
+
+def with_keyword(title: str, body: str, keywords: Sequence[str]) -> str:
+    """The title, with the first keyword put in front when neither title nor body has any."""
+    if not keywords or has_keyword(f"{title}\n{body}", keywords):
+        return title
+    return f"[{keywords[0]}] {title}"
+
+
+def fit(
+    title: str, body: str, keywords: Sequence[str], size: Callable[[str, str], int], limit: int
+) -> tuple[str, str]:
+    """Title and body that carry a keyword and whose rendering, measured by size(), is within limit bytes."""
+    title = truncate_utf8(with_keyword(title, body, keywords), TITLE_MAX_BYTES)
+    title, body = _shrink(title, body, size, limit)
+    if keywords and not has_keyword(f"{title}\n{body}", keywords):
+        # The only keyword was in the part of the body that had to go: put one in the title after all.
+        title, body = _shrink(with_keyword(title, body, keywords), body, size, limit)
+    return title, body
+
+
+def _shrink(title: str, body: str, size: Callable[[str, str], int], limit: int) -> tuple[str, str]:
+    body = _cut_to_fit(body, lambda b: size(title, b), limit)
+    title = _cut_to_fit(title, lambda t: size(t, body), limit)
+    return title, body
+
+
+def _cut_to_fit(text: str, measure: Callable[[str], int], limit: int) -> str:
+    """The longest cut of text whose rendering fits; searched, since JSON escaping makes sizes uneven."""
+    if measure(text) <= limit:
+        return text
+    fits, too_big = 0, len(text.encode("utf-8"))
+    while too_big - fits > 1:
+        middle = (fits + too_big) // 2
+        if measure(truncate_utf8(text, middle)) <= limit:
+            fits = middle
+        else:
+            too_big = middle
+    return truncate_utf8(text, fits)
+
+
+def text_lines(*parts: str) -> str:
+    """The non-empty parts, one a line."""
+    return "\n".join(p for p in parts if p)
+
+
+# --- masking ----------------------------------------------------------------------------------------------
+
+
+def mask(secret: str) -> str:
+    """A secret shown only by its ends, enough to tell two apart."""
+    if len(secret) < 12:
+        return "****"
+    return f"{secret[:4]}****{secret[-4:]}"
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """The text with every occurrence of each secret masked."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, mask(secret))
+    return text
+
+
+def mask_url(url: str) -> str:
+    """A webhook address fit for display: the key, token or password inside it masked, the rest verbatim."""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:****@{host}" if ":" in userinfo else f"{user}@{host}"
+    segments = parts.path.split("/")
+    for i in range(1, len(segments)):
+        if segments[i - 1] in TOKEN_AFTER and segments[i]:
+            segments[i] = mask(segments[i])
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, sep, value = pair.partition("=")
+        pairs.append(f"{name}={mask(value)}" if sep and name.lower() in TOKEN_PARAMS and value else pair)
+    return urlunsplit((parts.scheme, netloc, "/".join(segments), "&".join(pairs), parts.fragment))
+
+
+def url_tokens(url: str) -> list[str]:
+    """The credentials inside a webhook address: token query values and the segment after /hook/."""
+    parts = urlsplit((url or "").strip())
+    segments = parts.path.split("/")
+    tokens = [segments[i] for i in range(1, len(segments)) if segments[i - 1] in TOKEN_AFTER and segments[i]]
+    tokens += [
+        v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in TOKEN_PARAMS and v
+    ]
+    return tokens
+
+
+def settings_secrets(settings: RobotSettings | None) -> tuple[str, ...]:
+    """Everything of a robot's settings that must not be shown: its secret and the token in its address."""
+    if settings is None:
+        return ()
+    return tuple(s for s in (settings.secret, *url_tokens(settings.webhook_url)) if s)
+
+
+def _mask_header(name: str, value: str) -> str:
+    return mask(value) if name.lower() in {"authorization", "proxy-authorization", "cookie"} else value
+
+
+# --- URL checks -------------------------------------------------------------------------------------------
+
+
+def query_params(parts: SplitResult) -> dict[str, str]:
+    return dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
+def host_is(parts: SplitResult, hosts: Sequence[str]) -> bool:
+    return (parts.hostname or "").lower() in hosts
+
+
+def check_webhook_url(kind: str, url: str) -> UrlCheck:
+    """Refuse what cannot be an address; warn when an address does not look like a robot of this kind."""
+    url = (url or "").strip()
+    channel = CHANNELS[kind]
+    if not url:
+        return UrlCheck(error=_l("Enter the robot's webhook address."))
+    if "://" not in url:
+        if BARE_TOKEN.match(url):
+            return UrlCheck(
+                error=_l(
+                    "This looks like the robot's key or token alone. Paste the whole webhook address, "
+                    "e.g. %(example)s (or your intranet gateway's address).",
+                    example=channel.EXAMPLE_URL,
+                )
+            )
+        return UrlCheck(error=_l("Enter a full address starting with http:// or https://."))
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return UrlCheck(error=_l("Enter a full address starting with http:// or https://."))
+    return UrlCheck(warning=_shape_warning(kind, parts))
+
+
+def _shape_warning(kind: str, parts: SplitResult) -> str | None:
+    channel = CHANNELS[kind]
+    if channel.matches_shape(parts):
+        if host_is(parts, channel.OFFICIAL_HOSTS) and parts.scheme.lower() != "https":
+            return _l("The official address starts with https://; plain http may be refused.")
+        return _other_official_kind(kind, parts)
+    if host_is(parts, channel.OFFICIAL_HOSTS):
+        return _l(
+            "This is %(provider)s's server, but the path or token is not that of a robot webhook. "
+            "A webhook address looks like %(example)s.",
+            provider=channel.LABEL,
+            example=channel.EXAMPLE_URL,
+        )
+    other = _other_official_kind(kind, parts) or _other_shape(kind, parts)
+    if other or kind == "webhook":
+        return other
+    return _l(
+        "This is not an official %(provider)s address. That is fine for an intranet gateway (nginx): "
+        "use Send test message to check that it reaches the robot.",
+        provider=channel.LABEL,
+    )
+
+
+def _other_official_kind(kind: str, parts: SplitResult) -> str | None:
+    for other in KINDS:
+        module = CHANNELS[other]
+        if other != kind and host_is(parts, getattr(module, "OFFICIAL_HOSTS", ())):
+            return _mismatch(kind, module)
+    return None
+
+
+def _other_shape(kind: str, parts: SplitResult) -> str | None:
+    own = CHANNELS[kind]
+    for other in KINDS:
+        module = CHANNELS[other]
+        if other != kind and module.matches_shape(parts) and not _same_api(own, module):
+            return _mismatch(kind, module)
+    return None
+
+
+def _same_api(one: ModuleType, other: ModuleType) -> bool:
+    """Feishu and Lark share one API: behind a gateway their addresses cannot be told apart."""
+    return getattr(one, "API", one.KIND) == getattr(other, "API", other.KIND)
+
+
+def _mismatch(kind: str, other: ModuleType) -> str:
+    return _l(
+        "This looks like a %(other)s address, but the kind chosen is %(kind)s.",
+        other=other.LABEL,
+        kind=CHANNELS[kind].LABEL,
+    )
+
+
+# --- reading replies --------------------------------------------------------------------------------------
+
+
+def parse_json(body_text: str) -> dict[str, Any] | None:
+    """The reply as a JSON object, or None when it is not one."""
+    try:
+        document = json.loads(body_text)
+    except (TypeError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def provider_code(reply: Mapping[str, Any], name: str) -> int | None:
+    """The provider's own result code (errcode / code) as an int, or None when absent or odd."""
+    try:
+        return int(reply[name])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str:
+    """A header's value whatever the case of its name."""
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return value
+    return ""
+
+
+def is_html(headers: Mapping[str, str] | None, body_text: str) -> bool:
+    start = body_text.lstrip()[:200].lower()
+    return "html" in header(headers, "Content-Type").lower() or start.startswith(("<!doctype", "<html"))
+
+
+def raw_reply(status_code: int, body_text: str, secrets: Sequence[str] = ()) -> str:
+    text = body_text if len(body_text) <= RAW_MAX_CHARS else body_text[:RAW_MAX_CHARS] + " …"
+    return scrub(f"HTTP {status_code}\n{text}", secrets)
+
+
+def outcome(status: Status, cause: Any = "", fix: Any = "", code: Any = None, raw: str = "") -> Outcome:
+    return Outcome(status=status, cause=cause, fix=fix, code=None if code is None else str(code), raw=raw)
+
+
+def describe_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def clock_note(now: datetime | None, headers: Mapping[str, str] | None) -> str:
+    """This server's time, and the provider's when its reply says, so a clock off by an hour shows."""
+    if now is None:
+        now = datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    note = str(_l("server time: %(time)s", time=describe_time(now)))
+    try:
+        theirs = parsedate_to_datetime(header(headers, "Date"))
+    except (TypeError, ValueError):
+        return note
+    if theirs.tzinfo is None:
+        return note
+    drift = round((now - theirs).total_seconds() / 60)
+    note += str(_l("; the provider's time: %(time)s", time=describe_time(theirs)))
+    if drift >= 1:
+        note += str(_l("; this server is %(minutes)s minutes ahead", minutes=drift))
+    elif drift <= -1:
+        note += str(_l("; this server is %(minutes)s minutes behind", minutes=-drift))
+    return note
+
+
+def keywords_text(settings: RobotSettings | None) -> str:
+    keywords = settings.active_keywords if settings else []
+    return ", ".join(keywords) if keywords else str(_l("(none set in Herald)"))
+
+
+# Shared plain-language hints, so one cause reads the same for every provider.
+
+
+def keyword_missing(code: Any, raw: str, settings: RobotSettings | None) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l(
+            "Keyword missing: the group's robot found none of its custom keywords in the message. "
+            "The robot's keywords in Herald are: %(keywords)s.",
+            keywords=keywords_text(settings),
+        ),
+        _l(
+            "Herald adds the first keyword to every message, so make the keywords here match the ones in "
+            "the group's robot settings (security settings → custom keywords)."
+        ),
+        code,
+        raw,
+    )
+
+
+def sign_mismatch(code: Any, raw: str, now: datetime | None, headers: Mapping[str, str] | None) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l(
+            "Signature refused: the signing secret is wrong, or this server's clock is off by more than an "
+            "hour (%(clock)s).",
+            clock=clock_note(now, headers),
+        ),
+        _l(
+            "Copy the secret again from the group's robot settings (security settings → signature), and "
+            "make sure this server's clock is synchronised (NTP)."
+        ),
+        code,
+        raw,
+    )
+
+
+def stale_timestamp(code: Any, raw: str, now: datetime | None, headers: Mapping[str, str] | None) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l(
+            "Timestamp refused: this server's clock differs from the provider's by more than an hour "
+            "(%(clock)s).",
+            clock=clock_note(now, headers),
+        ),
+        _l("Synchronise this server's clock (NTP); Herald signs every message afresh."),
+        code,
+        raw,
+    )
+
+
+def robot_gone(code: Any, raw: str) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l("The robot was removed from the group, or the webhook address is wrong."),
+        _l(
+            "Copy the webhook address again from the group's robot settings; if the robot was removed, "
+            "add a new one and update the address here."
+        ),
+        code,
+        raw,
+    )
+
+
+def rate_limited(code: Any, raw: str) -> Outcome:
+    return outcome(
+        Status.RETRY,
+        _l("Too many messages: the provider limits how often a robot may post."),
+        _l(
+            "Herald will try again later. If this happens often, switch off events this robot does not "
+            "need in Message settings."
+        ),
+        code,
+        raw,
+    )
+
+
+def too_large(code: Any, raw: str) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l("The message is larger than the provider accepts."),
+        _l("Shorten the robot template in Message settings; Herald trims messages to the known limits."),
+        code,
+        raw,
+    )
+
+
+def ip_not_allowed(code: Any, raw: str) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l("The robot refused this server's address: it is not on the robot's IP allowlist."),
+        _l(
+            "The robot's IP allowlist must contain the address Herald (or its proxy) sends from: add it in "
+            "the group's robot settings (security settings → IP address), or remove the allowlist."
+        ),
+        code,
+        raw,
+    )
+
+
+def herald_fault(code: Any, raw: str, what: str) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l("The provider did not accept the message's format: %(what)s.", what=what),
+        _l("This is Herald's fault, not yours: please report it with this delivery's details."),
+        code,
+        raw,
+    )
+
+
+def refused(code: Any, raw: str, message: str) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l("The provider refused the message: %(message)s", message=message),
+        _l("Check the robot's settings in the group, then use Send test message."),
+        code,
+        raw,
+    )
+
+
+def transport(status_code: int, headers: Mapping[str, str] | None, body_text: str, raw: str) -> Outcome:
+    """What a reply without a provider code means: 5xx, 3xx, 4xx, an HTML page, or text that is not JSON."""
+    code = f"HTTP {status_code}"
+    html = is_html(headers, body_text)
+    gateway = _l(
+        "An HTML page instead of the robot API's JSON usually means a gateway in between (nginx, a proxy, "
+        "a firewall) answered instead of the provider."
+    )
+    if status_code >= 500 or status_code in (408, 429):
+        return outcome(
+            Status.RETRY,
+            _l(
+                "The server answered HTTP %(status)s: it, or a gateway in front of it, is in trouble.",
+                status=status_code,
+            ),
+            gateway if html else _l("Herald will try again later."),
+            code,
+            raw,
+        )
+    if 300 <= status_code < 400:
+        return outcome(
+            Status.FAILED,
+            _l(
+                "The address redirects (to %(location)s); robot APIs never redirect.",
+                location=header(headers, "Location") or "?",
+            ),
+            _l("Use https:// and the exact address, or make the gateway forward instead of redirecting."),
+            code,
+            raw,
+        )
+    if status_code in (401, 403, 407):
+        return outcome(
+            Status.FAILED,
+            _l("Access refused with HTTP %(status)s.", status=status_code),
+            gateway if html else _l("Check the proxy or gateway credentials and the robot's address."),
+            code,
+            raw,
+        )
+    if status_code == 404:
+        return outcome(
+            Status.FAILED,
+            _l("Nothing at this address (HTTP 404): the path is wrong."),
+            _l("Copy the webhook address again; behind a gateway, check its location and path forwarding."),
+            code,
+            raw,
+        )
+    if 400 <= status_code < 500:
+        return outcome(
+            Status.FAILED,
+            _l("The server refused the request with HTTP %(status)s.", status=status_code),
+            gateway if html else _l("Check the robot's address and settings, then use Send test message."),
+            code,
+            raw,
+        )
+    return outcome(
+        Status.FAILED,
+        _l("The reply is not the robot API's JSON, so delivery cannot be confirmed."),
+        gateway if html else _l("Check that the address points at the robot API, not at another web page."),
+        code,
+        raw,
+    )
