@@ -81,7 +81,7 @@ def _after_commit(session: Session) -> None:
         current_app.extensions["herald.dispatcher"].submit(ids)
 
 
-def _after_rollback(session: Session) -> None:
+def _after_rollback(session: Session, _transaction) -> None:
     session.info.pop(_PLANNED, None)
 
 
