@@ -42,7 +42,7 @@ class EncryptedText(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        return encrypt(value) if value else None
+        return encrypt(value) if value else ""
 
     def process_result_value(self, value, dialect):
         return decrypt(value) if value else ""

@@ -1,7 +1,14 @@
 """Models, one module per aggregate."""
 
 from webapp.models.cases import Case, case_followers
-from webapp.models.notifications import Delivery, DeliveryAttempt, Event, MessageSetting, MessageTemplate
+from webapp.models.notifications import (
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    MessageSetting,
+    MessageTemplate,
+    Robot,
+)
 from webapp.models.projects import Membership, Project
 from webapp.models.settings import MailSettings
 from webapp.models.users import User
@@ -16,6 +23,7 @@ __all__ = [
     "MessageSetting",
     "MessageTemplate",
     "Project",
+    "Robot",
     "User",
     "case_followers",
 ]

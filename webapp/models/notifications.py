@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp.crypto import EncryptedText
 from webapp.extensions import db
 from webapp.models._types import UTCDateTime, utcnow
 from webapp.models.users import User
@@ -118,3 +119,24 @@ class DeliveryAttempt(db.Model):
     reply: Mapped[str] = mapped_column(Text, default="")
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
+
+
+class Robot(db.Model):
+    """Project settings → Robots: a chat group robot (or a generic webhook) that messages go to."""
+
+    __tablename__ = "robots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # wecom, feishu, lark, dingtalk, webhook
+    name: Mapped[str] = mapped_column(String(100))
+    # The address holds the robot's token (or is an nginx forward's address): encrypted at rest.
+    webhook_url: Mapped[str] = mapped_column(EncryptedText)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret: Mapped[str] = mapped_column(EncryptedText, default="")
+    style: Mapped[str] = mapped_column(String(16), default="text")
+    at_all: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # The events this robot posts to its group (Message settings switches them per event).
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
