@@ -39,12 +39,20 @@ def logout():
     return redirect_to("auth.login")
 
 
+def _profile_page(form: ProfileForm, password_form: PasswordForm):
+    problem = user_service.mail_problem(current_user)
+    mail_warning = _("%(problem)s Enter the address you really read.", problem=problem) if problem else None
+    return render_template(
+        "auth/profile.html", form=form, password_form=password_form, mail_warning=mail_warning
+    )
+
+
 @bp.route("/profile", methods=["GET", "POST"])
 def profile():
     form = ProfileForm(obj=current_user)
+    form.account_id = current_user.id
     if request.method == "GET":
         form.locale.data = current_user.locale or ""
-    password_form = PasswordForm(prefix="pw")
     if form.validate_on_submit():
         try:
             user_service.update_user(
@@ -59,20 +67,25 @@ def profile():
         else:
             flash(_("Your profile is saved."))
             return redirect_to("auth.profile")
-    return render_template("auth/profile.html", form=form, password_form=password_form)
+    return _profile_page(form, PasswordForm(prefix="pw", formdata=None))
 
 
 @bp.post("/profile/password")
 def change_password():
-    form = ProfileForm(obj=current_user, formdata=None)
     password_form = PasswordForm(prefix="pw")
     if password_form.validate_on_submit():
-        if user_service.check_password(current_user, password_form.current.data):
-            user_service.set_password(current_user, password_form.password.data)
+        try:
+            user_service.change_own_password(
+                current_user, password_form.current.data, password_form.password.data
+            )
+        except ServiceError as error:
+            getattr(password_form, error.field).errors.append(error.message)
+        else:
             flash(_("Your password is changed."))
             return redirect_to("auth.profile")
-        password_form.current.errors.append(_("This is not your current password."))
-    return render_template("auth/profile.html", form=form, password_form=password_form)
+    form = ProfileForm(obj=current_user, formdata=None)
+    form.locale.data = current_user.locale or ""
+    return _profile_page(form, password_form)
 
 
 @bp.get("/")

@@ -1,13 +1,119 @@
-"""System settings: users (and, later, mail settings)."""
+"""System settings: users (and, later, mail settings). Administrators only."""
 
-from flask import render_template
+from flask import abort, flash, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
 
 from webapp.blueprints.system import bp
-from webapp.services.users import list_users
-from webapp.web import admin_required
+from webapp.blueprints.system.forms import NewUserForm, ResetPasswordForm, UserForm
+from webapp.services import ServiceError
+from webapp.services import users as user_service
+from webapp.web import admin_required, redirect_to, render
+
+
+def _user_or_404(user_id: int):
+    return user_service.get_user(user_id) or abort(404)
+
+
+def _edit_page(user, form: UserForm, password_form: ResetPasswordForm):
+    return render_template(
+        "system/user_edit.html",
+        user=user,
+        form=form,
+        password_form=password_form,
+        last_admin=user_service.is_last_active_admin(user),
+        mail_warning=_mail_warning(user),
+        section="users",
+    )
+
+
+def _mail_warning(user) -> str | None:
+    """Why this user gets no mail, with what to do, for the hint under the e-mail field."""
+    problem = user_service.mail_problem(user)
+    if problem is None or not user.active:
+        return None
+    return _("%(problem)s Enter the address the user really reads.", problem=problem)
+
+
+@bp.get("/")
+@admin_required
+def index():
+    return redirect_to("system.users")
 
 
 @bp.get("/users")
 @admin_required
 def users():
-    return render_template("system/users.html", users=list_users())
+    search = request.args.get("q", "").strip()
+    return render(
+        "system/users.html",
+        "system/_users_table.html",
+        users=user_service.list_users(search),
+        search=search,
+        mail_problem=user_service.mail_problem,
+        section="users",
+    )
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def create_user():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = user_service.create_user(
+                form.name.data,
+                form.email.data,
+                form.password.data,
+                role=form.role.data,
+                mobile=form.mobile.data,
+            )
+        except ServiceError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            flash(_("User %(name)s is created. Give them the initial password yourself.", name=user.name))
+            return redirect_to("system.users")
+    return render_template("system/user_new.html", form=form, section="users")
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def edit_user(user_id: int):
+    user = _user_or_404(user_id)
+    form = UserForm(obj=user)
+    form.account_id = user.id
+    if form.validate_on_submit():
+        try:
+            user_service.update_user(
+                user,
+                name=form.name.data,
+                email=form.email.data,
+                mobile=form.mobile.data,
+                role=form.role.data,
+                active=form.active.data,
+            )
+        except ServiceError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            flash(_("User %(name)s is saved.", name=user.name))
+            # An administrator who just demoted or disabled themself may no longer see this section.
+            if not (current_user.is_admin and current_user.active):
+                return redirect_to("projects.index")
+            return redirect_to("system.users")
+    return _edit_page(user, form, ResetPasswordForm(prefix="pw", formdata=None))
+
+
+@bp.post("/users/<int:user_id>/password")
+@admin_required
+def reset_password(user_id: int):
+    user = _user_or_404(user_id)
+    password_form = ResetPasswordForm(prefix="pw")
+    if password_form.validate_on_submit():
+        try:
+            user_service.set_password(user, password_form.password.data)
+        except ServiceError as error:
+            getattr(password_form, error.field).errors.append(error.message)
+        else:
+            flash(_("The password of %(name)s is changed. Tell them the new one yourself.", name=user.name))
+            return redirect_to("system.edit_user", user_id=user.id)
+    return _edit_page(user, UserForm(obj=user, formdata=None), password_form)
