@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, has_request_context, render_template, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -29,6 +29,8 @@ def create_app(config: type[Config] | None = None, **overrides) -> Flask:
 
 def select_locale() -> str | None:
     """The user's chosen language, else the browser's best match."""
+    if not has_request_context():  # background delivery, CLI: the default language
+        return None
     languages = list(current_app.config["LANGUAGES"])
     if current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale

@@ -12,8 +12,13 @@ PUBLIC_ENDPOINTS = {"auth.login", "static"}
 
 
 def is_htmx() -> bool:
-    """True for a request made by htmx (it sends HX-Request: true); boosted requests want the full page."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    """True when htmx wants a fragment: boosted requests and history restores want the whole page."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render(page: str, fragment: str | None = None, **context):

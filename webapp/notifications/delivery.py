@@ -1,17 +1,22 @@
 """Delivery, in one place: claim a row, send it through its channel, read the reply, record the attempt."""
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import requests
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from webapp.extensions import db
-from webapp.models import Delivery, DeliveryAttempt
+from webapp.models import Delivery, DeliveryAttempt, Project, Robot
 from webapp.models._types import utcnow
+from webapp.notifications import http
+from webapp.notifications.channels.base import CHANNELS, KINDS, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Outcome, Status
+from webapp.notifications.rules import mail_receivers, message_setting
 
-# How long a worker may hold a claimed row before another may take it over (a crashed worker's rows come back).
+# How long a worker may hold a claimed row before another may take it over (a dead worker's rows come back).
 LEASE = timedelta(minutes=5)
 DEFAULT_BACKOFF = (30, 120, 600, 3600)
 OPEN = ("pending", "retrying")
@@ -74,6 +79,94 @@ def deliver(delivery_ids: list[int]) -> None:
     emails = [d for d in claimed if d.channel == "email"]
     if emails:
         _deliver_emails(emails)
+    for delivery in claimed:
+        if delivery.channel in KINDS:
+            _deliver_robot(delivery)
+
+
+def _deliver_robot(delivery: Delivery) -> None:
+    robot = db.session.get(Robot, int(delivery.target))
+    started, clock = utcnow(), time.monotonic()
+    if robot is None:
+        outcome = Outcome(
+            Status.FAILED, _l("The robot was deleted."), _l("Nothing to do: the message is dropped.")
+        )
+        record(delivery, outcome, started, 0)
+        return
+    settings = robot_settings(robot)
+    now = datetime.now(UTC)
+    request = CHANNELS[robot.kind].build_request(robot_message(delivery), settings, now)
+    try:
+        reply = http.post(request, timeout=_timeouts(), proxies=proxies())
+    except requests.RequestException as error:
+        outcome = http.network_failure(error)
+    else:
+        outcome = CHANNELS[robot.kind].classify(
+            reply.status_code, reply.headers, reply.text, settings=settings, now=now
+        )
+    duration = int((time.monotonic() - clock) * 1000)
+    record(delivery, outcome, started, duration, request=describe(request.masked()))
+
+
+def robot_settings(robot: Robot) -> RobotSettings:
+    return RobotSettings(
+        kind=robot.kind,
+        webhook_url=robot.webhook_url,
+        keywords=tuple(robot.keywords or ()),
+        secret=robot.secret,
+        style=robot.style,
+        at_all=robot.at_all,
+    )
+
+
+def robot_message(delivery: Delivery) -> RobotMessage:
+    """The message as the channel takes it, from the outbox row and (when there is one) its event."""
+    event = delivery.event
+    if event is None:  # a test message
+        return RobotMessage(title=delivery.subject, body=delivery.body_text, delivery_id=str(delivery.id))
+    case = event.data.get("case", {})
+    base_url = current_app.config["BASE_URL"].rstrip("/")
+    link = (
+        f"{base_url}/projects/{event.project_id}/activity"
+        if event.kind == "case.deleted"
+        else f"{base_url}/projects/{event.project_id}/cases/{event.case_id}"
+    )
+    project = db.session.get(Project, event.project_id)
+    setting = message_setting(event.project_id, event.kind)
+    mobiles = [user.mobile for user in mail_receivers(event, setting) if user.mobile]
+    return RobotMessage(
+        title=delivery.subject,
+        body=delivery.body_text,
+        link=link,
+        mention_mobiles=mobiles,
+        event=event.kind,
+        project={"id": event.project_id, "name": project.name if project else ""},
+        case={"id": event.case_id, "title": case.get("title", ""), "link": link},
+        actor={"id": event.actor_id, "name": event.actor.name if event.actor else ""},
+        changes=[
+            {"field": name, "old": old, "new": new}
+            for name, (old, new) in event.data.get("changes", {}).items()
+        ],
+        delivery_id=str(delivery.id),
+    )
+
+
+def describe(request) -> str:
+    """A masked request as text for the delivery record."""
+    lines = [f"{request.method} {request.url}"]
+    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    return "\n".join(lines) + "\n\n" + request.body_text
+
+
+def _timeouts() -> tuple[float, float]:
+    return current_app.config.get("ROBOT_CONNECT_TIMEOUT", 5), current_app.config.get(
+        "ROBOT_READ_TIMEOUT", 10
+    )
+
+
+def proxies() -> dict[str, str] | None:
+    """The outbound proxy for robot traffic; None lets requests honour HTTPS_PROXY / NO_PROXY."""
+    return None
 
 
 def _deliver_emails(deliveries: list[Delivery]) -> None:
@@ -85,7 +178,11 @@ def _deliver_emails(deliveries: list[Delivery]) -> None:
     started, clock = utcnow(), time.monotonic()
     messages = [
         email_channel.compose(
-            subject=d.subject, html=d.body_html, text=d.body_text, sender=settings.sender, recipients=[d.target]
+            subject=d.subject,
+            html=d.body_html,
+            text=d.body_text,
+            sender=settings.sender,
+            recipients=[d.target],
         )
         for d in deliveries
     ]

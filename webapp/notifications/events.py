@@ -49,7 +49,7 @@ def case_snapshot(case: Case) -> dict[str, Any]:
 
 
 def record_event(
-    kind: str, project: Project, actor: User | None, case: Case | None = None, **data: Any
+    kind: str, project: Project, actor: User | None, case: Case | None = None, /, **data: Any
 ) -> Event:
     """Add a domain event, and the messages it calls for, to the current transaction.
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
-from webapp.models import Delivery, Event, MailSettings, MessageTemplate, Project, User
+from webapp.models import Delivery, Event, MailSettings, MessageTemplate, Project, Robot, User
 from webapp.notifications import rendering
 from webapp.notifications.rules import mail_receivers, message_setting
 
@@ -68,11 +68,40 @@ def plan(event: Event) -> list[Delivery]:
                     body_html=message.html,
                 )
             )
+    deliveries.extend(_robot_deliveries(event))
     if deliveries:
         db.session.add_all(deliveries)
         db.session.flush()
         db.session.info.setdefault(_PLANNED, []).extend(d.id for d in deliveries)
     return deliveries
+
+
+def robots_for(event: Event) -> list[Robot]:
+    """The project's enabled robots switched on for this event."""
+    robots = db.session.scalars(select(Robot).where(Robot.project_id == event.project_id, Robot.enabled))
+    return [robot for robot in robots if event.kind in (robot.events or [])]
+
+
+def _robot_deliveries(event: Event) -> list[Delivery]:
+    """One message per robot: a robot posts to its group whatever the receiver list says."""
+    robots = robots_for(event)
+    if not robots:
+        return []
+    language = mail_language()
+    title, body = template_for(event.project_id, event.kind, "robot", language)
+    message = rendering.render(title, body, context_for(event, language))
+    return [
+        Delivery(
+            event_id=event.id,
+            project_id=event.project_id,
+            channel=robot.kind,
+            target=str(robot.id),
+            recipient=robot.name,
+            subject=message.subject,
+            body_text=message.text,
+        )
+        for robot in robots
+    ]
 
 
 def _after_commit(session: Session) -> None:

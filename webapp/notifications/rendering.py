@@ -88,6 +88,19 @@ Changes:
 }
 
 
+# Robots: the same titles, a short body (a chat message is read at a glance).
+_ROBOT_DETAILS = {
+    "en": """{{ operator }} · {{ project }}
+#{{ case_id }} {{ case_title }} ({{ priority }})
+{% for c in changes %}- {{ c.field }}: {{ c.old }} → {{ c.new }}
+{% endfor %}""",
+    "zh": """{{ operator }} · {{ project }}
+#{{ case_id }} {{ case_title }}（{{ priority }}）
+{% for c in changes %}- {{ c.field }}: {{ c.old }} → {{ c.new }}
+{% endfor %}""",
+}
+
+
 @dataclass(frozen=True)
 class Rendered:
     subject: str
@@ -96,9 +109,11 @@ class Rendered:
 
 
 def default_template(language: str, channel: str, event: str) -> tuple[str, str]:
-    """The built-in subject and body for an event, in English or Chinese."""
+    """The built-in subject (a robot's title) and body for an event and channel ("email" or "robot")."""
     language = language if language in _OPENINGS else "en"
     subject, opening = _OPENINGS[language][event]
+    if channel == "robot":
+        return subject, _ROBOT_DETAILS[language]
     return subject, opening + _DETAILS[language]
 
 

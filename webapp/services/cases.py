@@ -1,6 +1,5 @@
 """Functional test cases: the rules for changing them, and the events each change records."""
 
-import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,11 +26,6 @@ MAX_TAGS = 500  # the stored form, ",a,b,", must fit the column
 MAX_TEXT = 20_000
 # The largest id a database integer holds; a bigger number from a URL or a form cannot name a row.
 MAX_ID = 2**63 - 1
-# record_event(kind, project, actor, case=None, **data) can take data["case"] only once its own `case`
-# parameter is positional-only; until then the snapshot is attached to the event after recording it.
-_SNAPSHOT_BY_KEYWORD = (
-    inspect.signature(record_event).parameters["case"].kind is inspect.Parameter.POSITIONAL_ONLY
-)
 # Control characters other than tab and newline: invisible, and PostgreSQL refuses NUL outright.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -151,11 +145,7 @@ def _store(case: Case, values: dict[str, Any]) -> None:
 
 def _record(kind: str, project: Project, actor: User, case: Case, /, **data: Any) -> None:
     """Record a domain event about a case, its data holding a "case" snapshot, in the current transaction."""
-    if _SNAPSHOT_BY_KEYWORD:
-        record_event(kind, project, actor, case, **data)
-        return
-    event = record_event(kind, project, actor, case)
-    event.data = data
+    record_event(kind, project, actor, case, **data)
 
 
 def create_case(project: Project, actor: User, data: CaseInput) -> Case:

@@ -16,7 +16,7 @@ from webapp.web import is_htmx, redirect_to
 
 def _project_or_404(project_id: int) -> Project:
     """The project if the user may see it; 404 otherwise, so outsiders learn nothing of it."""
-    project = project_for(current_user, project_id) if project_id <= case_service.MAX_ID else None
+    project = project_for(current_user, project_id)
     if project is None:
         abort(404)
     return project
@@ -32,11 +32,6 @@ def _case_or_404(project: Project, case_id: int) -> Case:
 def _actor():
     """The logged-in user itself, not Flask-Login's proxy: the services store it on rows."""
     return current_user._get_current_object()
-
-
-def _wants_fragment() -> bool:
-    """htmx asked for part of the page; restoring history after a cache miss wants the whole page."""
-    return is_htmx() and request.headers.get("HX-History-Restore-Request") != "true"
 
 
 def _go(endpoint: str, **values):
@@ -77,7 +72,7 @@ def index(project_id: int):
     cases = case_service.search_cases(
         project, query, priority, page=page, per_page=current_app.config["CASES_PER_PAGE"]
     )
-    template = "cases/_table.html" if _wants_fragment() else "cases/index.html"
+    template = "cases/_table.html" if is_htmx() else "cases/index.html"
     return render_template(
         template, project=project, cases=cases, query=query, priority=priority, priorities=PRIORITIES
     )
