@@ -220,3 +220,20 @@ def resend(delivery: Delivery) -> None:
     delivery.status, delivery.next_attempt_at, delivery.lease_until = "pending", utcnow(), None
     db.session.commit()
     current_app.extensions["herald.dispatcher"].submit([delivery.id])
+
+
+def send_test_message(robot: Robot, title: str, body: str) -> Delivery:
+    """Send a test message to a robot now, through the same path as every message; returns its record."""
+    delivery = Delivery(
+        project_id=robot.project_id,
+        channel=robot.kind,
+        target=str(robot.id),
+        recipient=robot.name,
+        subject=title,
+        body_text=body,
+    )
+    db.session.add(delivery)
+    db.session.commit()
+    deliver([delivery.id])
+    db.session.refresh(delivery)
+    return delivery
