@@ -5,6 +5,7 @@ import os
 import click
 from flask.cli import AppGroup, with_appcontext
 
+from webapp.services import ServiceError
 from webapp.services.users import ensure_first_admin
 
 
@@ -13,7 +14,10 @@ from webapp.services.users import ensure_first_admin
 @with_appcontext
 def create_admin(email: str) -> None:
     """Create the first administrator when there is no user yet (password from HERALD_ADMIN_PASSWORD)."""
-    created = ensure_first_admin(email, os.environ.get("HERALD_ADMIN_PASSWORD"))
+    try:
+        created = ensure_first_admin(email, os.environ.get("HERALD_ADMIN_PASSWORD"))
+    except ServiceError as error:
+        raise click.UsageError(str(error.message)) from error
     if created is None:
         click.echo("Users exist already; no administrator created.")
         return
