@@ -12,6 +12,9 @@ from webapp.extensions import db
 from webapp.services import projects as project_service
 from webapp.services import users as user_service
 
+# Real servers for the tests: provider emulators (HTTP) and SMTP servers (aiosmtpd).
+pytest_plugins = ["tests.emulators.fixtures", "tests.smtp_fixtures"]
+
 PASSWORD = "correct horse battery"
 
 

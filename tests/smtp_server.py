@@ -237,16 +237,22 @@ def _controller_options(mode: str, handler: QQLikeHandler, certificate: Certific
 
 @contextmanager
 def smtp_server(
-    mode: str, certificate: Certificate | None = None, handler: QQLikeHandler | None = None
+    mode: str,
+    certificate: Certificate | None = None,
+    handler: QQLikeHandler | None = None,
+    port: int | None = None,
 ) -> Iterator[SmtpServer]:
-    """Run a server in `mode` ("ssl", "starttls" or "plain") on a free loopback port until the block ends."""
+    """Run a server in `mode` ("ssl", "starttls" or "plain") on a loopback port until the block ends.
+
+    `port` brings a stopped server back where it was (a server that was down, then up).
+    """
     if handler is None:
         handler = QQLikeHandler(account=None if mode == "plain" else ACCOUNT)
     options = _controller_options(mode, handler, certificate)
     controller = Controller(
         handler,
         hostname=HOST,
-        port=free_port(),
+        port=port or free_port(),
         server_hostname="smtp.herald.test",
         ident="QQ-like",
         **options,

@@ -180,3 +180,11 @@ def test_the_profile_warns_about_an_address_no_mail_reaches(member_client):
     page = member_client.get("/profile").get_data(as_text=True)
     assert "no mail can reach it" not in page and "Notifications by e-mail go to this address." in page
     assert "Your role: member." in page
+
+
+def test_profile_can_turn_off_mail_about_own_changes(client, member):
+    login(client, member)
+    assert '<input checked id="mail_own_changes"' in client.get("/profile").get_data(as_text=True)
+    data = {"name": member.name, "email": member.email, "mobile": member.mobile or "", "locale": ""}
+    assert client.post("/profile", data=data).status_code == 303
+    assert member.mail_own_changes is False

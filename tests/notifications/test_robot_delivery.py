@@ -1,13 +1,9 @@
 """The seed's walks 2 to 4: a case changes, the group robot's emulator receives the message."""
 
-import pytest
-
 from webapp.extensions import db
 from webapp.models import Delivery, Robot
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput
-
-pytest_plugins = ["tests.emulators.fixtures"]
 
 
 def _robot(project, kind, url, **fields):

@@ -65,7 +65,10 @@ def record(delivery: Delivery, outcome: Outcome, started, duration_ms: int, requ
     delivery.lease_until = None
     if outcome.status is Status.SENT:
         delivery.status, delivery.sent_at, delivery.next_attempt_at = "sent", utcnow(), None
-    elif outcome.status is Status.RETRY and delivery.attempts <= len(backoff):
+    elif (
+        outcome.status is Status.RETRY and delivery.event_id is not None and delivery.attempts <= len(backoff)
+    ):
+        # (A test message, with no event, is a one-off: its sender is watching the result now.)
         delivery.status = "retrying"
         delivery.next_attempt_at = utcnow() + timedelta(seconds=backoff[delivery.attempts - 1])
     else:

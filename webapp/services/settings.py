@@ -1,7 +1,16 @@
 """System settings: Mail settings (one row), and their translation into what the SMTP code takes."""
 
+import time
+from dataclasses import dataclass
+
+from flask_babel import force_locale, gettext
+
 from webapp.extensions import db
-from webapp.models import MailSettings
+from webapp.models import Delivery, MailSettings
+from webapp.models._types import utcnow
+from webapp.notifications import smtp
+from webapp.notifications.delivery import record
+from webapp.notifications.outcome import Outcome
 from webapp.notifications.smtp import SmtpSettings
 
 # Fields a Mail settings form may set; the password is handled apart (blank keeps the stored one).
@@ -64,3 +73,47 @@ def smtp_settings(values: dict | None = None, new_password: str | None = None) -
     merged.update({k: v for k, v in (values or {}).items() if k in MAIL_FIELDS})
     merged.pop("language")
     return SmtpSettings(password=new_password or stored.password, **merged)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of Test connection or Send test mail, with how long it took."""
+
+    outcome: Outcome
+    seconds: float
+
+
+def test_connection(values: dict, new_password: str | None = None) -> Check:
+    """Connect, secure and log in with these (possibly unsaved) settings; nothing is sent."""
+    started = time.monotonic()
+    outcome = smtp.test_connection(smtp_settings(values, new_password))
+    return Check(outcome, time.monotonic() - started)
+
+
+test_connection.__test__ = False  # not a pytest test, though its name says so
+
+
+def _test_subject(language: str) -> str:
+    with force_locale(language):
+        return gettext("Herald test mail")
+
+
+def send_test_mail(values: dict, new_password: str | None, to_address: str) -> Check:
+    """Really send a test message, and keep it in the delivery record like any other mail."""
+    settings = smtp_settings(values, new_password)
+    started_at, started = utcnow(), time.monotonic()
+    outcome = smtp.send_test_mail(settings, to_address, locale=values.get("language", "en"))
+    seconds = time.monotonic() - started
+    delivery = Delivery(
+        channel="email",
+        target=to_address,
+        recipient=to_address,
+        subject=_test_subject(values.get("language", "en")),
+        status="pending",
+        attempts=0,
+    )
+    db.session.add(delivery)
+    record(
+        delivery, outcome, started_at, int(seconds * 1000), request=f"SMTP {settings.host}:{settings.port}"
+    )
+    return Check(outcome, seconds)

@@ -26,7 +26,7 @@ _EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org", "example")
 EMAIL_INVALID = _l("Enter a valid e-mail address, such as li.mei@yourcompany.com.")
 EMAIL_TAKEN = _l("Another user already has this e-mail address.")
 MOBILE_INVALID = _l("Enter a phone number of 6 to 20 digits, such as 13800138000 or +86 138 0013 8000.")
-_EDITABLE = {"name", "email", "mobile", "role", "active", "locale"}
+_EDITABLE = {"name", "email", "mobile", "role", "active", "locale", "mail_own_changes"}
 
 # A hash to compare against when the account does not exist, so both paths take the same time.
 _DUMMY_HASH = generate_password_hash("herald-timing-equaliser")
@@ -140,6 +140,7 @@ def _clean(user: User, fields: dict) -> dict:
         "role": _check_role,
         "active": bool,
         "locale": _check_locale,
+        "mail_own_changes": bool,
     }
     clean = {key: cleaners[key](value) for key, value in fields.items()}
     if "email" in clean:

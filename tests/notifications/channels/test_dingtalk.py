@@ -15,8 +15,6 @@ from webapp.notifications.channels import dingtalk
 from webapp.notifications.channels.base import TRUNCATION_MARKER, HttpRequest, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Status
 
-pytest_plugins = ["tests.emulators.fixtures"]
-
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 TOKEN = "1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a"
 URL = f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}"

@@ -10,8 +10,6 @@ from webapp.notifications.channels import feishu
 from webapp.notifications.channels.base import TRUNCATION_MARKER, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Status
 
-pytest_plugins = ["tests.emulators.fixtures"]
-
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 TOKEN = "2d4e6f80-1a3b-4c5d-9e8f-0a1b2c3d4e5f"
 URL = f"https://open.feishu.cn/open-apis/bot/v2/hook/{TOKEN}"

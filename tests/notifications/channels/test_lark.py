@@ -9,8 +9,6 @@ from webapp.notifications.channels import feishu, lark
 from webapp.notifications.channels.base import CHANNELS, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Status
 
-pytest_plugins = ["tests.emulators.fixtures"]
-
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 TOKEN = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 URL = f"https://open.larksuite.com/open-apis/bot/v2/hook/{TOKEN}"

@@ -12,8 +12,6 @@ from webapp.notifications.channels import webhook
 from webapp.notifications.channels.base import RobotMessage, RobotSettings
 from webapp.notifications.outcome import Status
 
-pytest_plugins = ["tests.emulators.fixtures"]
-
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 URL = "https://hooks.example.com/herald?token=abcdef0123456789abcd"
 DOCS = Path(__file__).parents[3] / "docs" / "webhook.md"

@@ -19,8 +19,6 @@ from webapp.notifications.channels.base import (
 )
 from webapp.notifications.outcome import Status
 
-pytest_plugins = ["tests.emulators.fixtures"]
-
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 URL = f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}"

@@ -93,6 +93,7 @@ class ProfileForm(AccountForm):
             SelectChoice("zh", "简体中文"),
         ],
     )
+    mail_own_changes = BooleanField(_l("Also mail me about changes I make myself"))
 
 
 class PasswordForm(FlaskForm):

@@ -61,6 +61,7 @@ def profile():
                 email=form.email.data,
                 mobile=form.mobile.data,
                 locale=form.locale.data or None,
+                mail_own_changes=form.mail_own_changes.data,
             )
         except ServiceError as error:
             getattr(form, error.field).errors.append(error.message)

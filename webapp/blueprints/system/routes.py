@@ -1,14 +1,15 @@
-"""System settings: users (and, later, mail settings). Administrators only."""
+"""System settings: users and mail settings. Administrators only."""
 
 from flask import abort, flash, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.blueprints.system import bp
-from webapp.blueprints.system.forms import NewUserForm, ResetPasswordForm, UserForm
+from webapp.blueprints.system.forms import MailSettingsForm, NewUserForm, ResetPasswordForm, UserForm
 from webapp.services import ServiceError
+from webapp.services import settings as settings_service
 from webapp.services import users as user_service
-from webapp.web import admin_required, redirect_to, render
+from webapp.web import admin_required, is_htmx, redirect_to, render
 
 
 def _user_or_404(user_id: int):
@@ -117,3 +118,29 @@ def reset_password(user_id: int):
             flash(_("The password of %(name)s is changed. Tell them the new one yourself.", name=user.name))
             return redirect_to("system.edit_user", user_id=user.id)
     return _edit_page(user, UserForm(obj=user, formdata=None), password_form)
+
+
+@bp.route("/mail", methods=["GET", "POST"])
+@admin_required
+def mail():
+    """Mail settings: save them, or try them first with Test connection and Send test mail."""
+    stored = settings_service.mail_settings()
+    form = MailSettingsForm(obj=stored if request.method == "GET" else None)
+    action = request.form.get("action", "save")
+    check = None
+    if form.validate_on_submit():
+        values, password = form.values(), form.password.data or None
+        if action == "test":
+            check = settings_service.test_connection(values, password)
+        elif action == "send" and not form.test_to.data:
+            form.test_to.errors.append(_("Enter the address to send the test mail to."))
+        elif action == "send":
+            check = settings_service.send_test_mail(values, password, form.test_to.data)
+        else:
+            settings_service.save_mail_settings(values, password, clear_password=form.clear_password.data)
+            flash(_("Mail settings are saved."))
+            return redirect_to("system.mail")
+    context = {"form": form, "stored": stored, "check": check, "action": action, "section": "mail"}
+    if is_htmx() and action in ("test", "send"):
+        return render_template("system/_mail_result.html", **context)
+    return render_template("system/mail.html", **context)
