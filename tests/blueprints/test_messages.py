@@ -90,3 +90,21 @@ def test_preview_fragment(member_client, project):
     assert "<html" not in body
     assert "Hi Ada" in body
     assert "&lt;b&gt;Pay with a saved card&lt;/b&gt;" in body
+
+
+def test_robots_are_switched_on_per_event(admin_client, project):
+    from webapp.extensions import db
+    from webapp.models import Robot
+
+    wecom = Robot(project_id=project.id, kind="wecom", name="QA group", webhook_url="http://gw/wecom?key=k")
+    dingtalk = Robot(project_id=project.id, kind="dingtalk", name="Dev group", webhook_url="http://gw/ding")
+    db.session.add_all([wecom, dingtalk])
+    db.session.commit()
+    page = admin_client.get(f"/projects/{project.id}/messages").get_data(as_text=True)
+    assert "QA group" in page and "Dev group" in page
+    data = _settings_form(
+        **{"updated-robot_ids": [wecom.id, dingtalk.id], "deleted-robot_ids": [dingtalk.id]}
+    )
+    assert admin_client.post(f"/projects/{project.id}/messages", data=data).status_code == 303
+    assert wecom.events == ["case.updated"]
+    assert dingtalk.events == ["case.updated", "case.deleted"]

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Event, Membership, MessageSetting, User
+from webapp.models import Event, Membership, MessageSetting, Robot, User
 from webapp.models.notifications import EVENT_KINDS
 
 DEFAULT_RECEIVERS = ["maintainer", "followers"]
@@ -71,3 +71,14 @@ def mail_receivers(event: Event, setting: MessageSetting) -> list[User]:
             continue
         receivers.append(user)
     return receivers
+
+
+def project_robots(project_id: int) -> list[Robot]:
+    return list(db.session.scalars(select(Robot).where(Robot.project_id == project_id).order_by(Robot.id)))
+
+
+def save_robot_events(project_id: int, robot_ids_by_event: dict[str, list[int]]) -> None:
+    """Switch each robot of the project on for exactly the events that list it."""
+    for robot in project_robots(project_id):
+        robot.events = [kind for kind in EVENT_KINDS if robot.id in robot_ids_by_event.get(kind, [])]
+    db.session.commit()

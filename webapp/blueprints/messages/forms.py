@@ -35,6 +35,7 @@ class EventSettingForm(Form):
     email = BooleanField(_l("Send e-mail"))
     receivers = CheckboxList(_l("Receivers"), choices=RECEIVER_CHOICES)
     named_user_ids = SelectMultipleField(_l("Also these members"), coerce=int)
+    robot_ids = CheckboxList(_l("Robots"), coerce=int)
 
 
 class MessageSettingsForm(FlaskForm):

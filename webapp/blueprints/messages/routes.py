@@ -9,7 +9,12 @@ from webapp.blueprints.messages import bp
 from webapp.blueprints.messages.forms import MessageSettingsForm, TemplateForm
 from webapp.models.notifications import EVENT_KINDS
 from webapp.notifications import rendering
-from webapp.notifications.rules import message_settings, save_message_setting
+from webapp.notifications.rules import (
+    message_settings,
+    project_robots,
+    save_message_setting,
+    save_robot_events,
+)
 from webapp.services import messages as message_service
 from webapp.services.projects import project_for
 from webapp.web import redirect_to
@@ -37,19 +42,27 @@ def settings(project_id: int):
     saved = message_settings(project.id)
     form = MessageSettingsForm()
     member_choices = [SelectChoice(u.id, f"{u.name} <{u.email}>") for u in project.members]
+    robots = project_robots(project.id)
+    robot_choices = [SelectChoice(r.id, r.name) for r in robots]
     for kind, name in EVENT_FIELDS.items():
         sub = getattr(form, name)
         sub.named_user_ids.choices = member_choices
+        sub.robot_ids.choices = robot_choices
         if request.method == "GET":
             sub.email.data = saved[kind].email
             sub.receivers.data = saved[kind].receivers
             sub.named_user_ids.data = saved[kind].named_user_ids
+            sub.robot_ids.data = [r.id for r in robots if kind in (r.events or [])]
     if form.validate_on_submit():
         for kind, name in EVENT_FIELDS.items():
             sub = getattr(form, name)
             save_message_setting(
                 project.id, kind, sub.email.data, sub.receivers.data, sub.named_user_ids.data
             )
+        save_robot_events(
+            project.id,
+            {kind: getattr(form, name).robot_ids.data for kind, name in EVENT_FIELDS.items()},
+        )
         flash(_("Message settings are saved."))
         return redirect_to("messages.settings", project_id=project.id)
     templates = {kind: message_service.current_template(project.id, kind) for kind in EVENT_KINDS}
@@ -59,6 +72,7 @@ def settings(project_id: int):
         form=form,
         event_fields=EVENT_FIELDS,
         templates=templates,
+        robots=robots,
         section="messages",
     )
 
