@@ -34,8 +34,8 @@ def save_message_setting(
 ) -> MessageSetting:
     setting = message_setting(project_id, event)
     setting.email = email
-    setting.receivers = list(receivers)
-    setting.named_user_ids = list(named_user_ids)
+    setting.receivers = list(receivers or [])
+    setting.named_user_ids = list(named_user_ids or [])
     db.session.add(setting)
     db.session.commit()
     return setting
@@ -80,5 +80,5 @@ def project_robots(project_id: int) -> list[Robot]:
 def save_robot_events(project_id: int, robot_ids_by_event: dict[str, list[int]]) -> None:
     """Switch each robot of the project on for exactly the events that list it."""
     for robot in project_robots(project_id):
-        robot.events = [kind for kind in EVENT_KINDS if robot.id in robot_ids_by_event.get(kind, [])]
+        robot.events = [kind for kind in EVENT_KINDS if robot.id in (robot_ids_by_event.get(kind) or [])]
     db.session.commit()
