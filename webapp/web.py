@@ -60,3 +60,13 @@ def redirect_to(endpoint: str, **values):
 
 def format_time(value: datetime | None) -> str:
     return format_datetime(value, "medium") if value else ""
+
+
+def project_or_404(project_id: int):
+    """The project if the logged-in user may see it; 404 otherwise, so outsiders learn nothing of it."""
+    from webapp.services.projects import project_for
+
+    project = project_for(current_user, project_id)
+    if project is None:
+        abort(404)
+    return project

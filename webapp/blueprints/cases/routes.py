@@ -10,16 +10,7 @@ from webapp.models import Case, Project
 from webapp.models.cases import PRIORITIES
 from webapp.services import ServiceError
 from webapp.services import cases as case_service
-from webapp.services.projects import project_for
-from webapp.web import is_htmx, redirect_to
-
-
-def _project_or_404(project_id: int) -> Project:
-    """The project if the user may see it; 404 otherwise, so outsiders learn nothing of it."""
-    project = project_for(current_user, project_id)
-    if project is None:
-        abort(404)
-    return project
+from webapp.web import is_htmx, project_or_404, redirect_to
 
 
 def _case_or_404(project: Project, case_id: int) -> Case:
@@ -64,7 +55,7 @@ def _show_error(form: CaseForm, error: ServiceError) -> None:
 
 @bp.get("/")
 def index(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     query = request.args.get("q", "").strip()[:200]
     priority = request.args.get("priority", "")
     priority = priority if priority in PRIORITIES else ""
@@ -80,7 +71,7 @@ def index(project_id: int):
 
 @bp.route("/new", methods=["GET", "POST"])
 def create(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     if refused := _read_only(project):
         return refused
     form = CaseForm()
@@ -98,14 +89,14 @@ def create(project_id: int):
 
 @bp.get("/<int:case_id>")
 def view(project_id: int, case_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     case = _case_or_404(project, case_id)
     return render_template("cases/view.html", project=project, case=case)
 
 
 @bp.route("/<int:case_id>/edit", methods=["GET", "POST"])
 def edit(project_id: int, case_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     case = _case_or_404(project, case_id)
     if refused := _read_only(project, case):
         return refused
@@ -125,7 +116,7 @@ def edit(project_id: int, case_id: int):
 @bp.route("/<int:case_id>/delete", methods=["GET", "POST"])
 def delete(project_id: int, case_id: int):
     """GET asks for confirmation (the page for browsers without JavaScript); POST deletes."""
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     case = _case_or_404(project, case_id)
     if refused := _read_only(project, case):
         return refused

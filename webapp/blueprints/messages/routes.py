@@ -16,18 +16,10 @@ from webapp.notifications.rules import (
     save_robot_events,
 )
 from webapp.services import messages as message_service
-from webapp.services.projects import project_for
-from webapp.web import redirect_to
+from webapp.web import project_or_404, redirect_to
 
 # Form field name for each event.
 EVENT_FIELDS = {"case.created": "created", "case.updated": "updated", "case.deleted": "deleted"}
-
-
-def _project_or_404(project_id: int):
-    project = project_for(current_user, project_id)
-    if project is None:
-        abort(404)
-    return project
 
 
 def _require_admin_for_changes() -> None:
@@ -37,7 +29,7 @@ def _require_admin_for_changes() -> None:
 
 @bp.route("/messages", methods=["GET", "POST"])
 def settings(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     _require_admin_for_changes()
     saved = message_settings(project.id)
     form = MessageSettingsForm()
@@ -79,7 +71,7 @@ def settings(project_id: int):
 
 @bp.route("/messages/templates/<event>", methods=["GET", "POST"])
 def template(project_id: int, event: str):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     if event not in EVENT_KINDS:
         abort(404)
     _require_admin_for_changes()
@@ -109,7 +101,7 @@ def template(project_id: int, event: str):
 
 @bp.post("/messages/templates/<event>/preview")
 def preview(project_id: int, event: str):
-    _project_or_404(project_id)
+    project_or_404(project_id)
     form = TemplateForm()
     form.validate()
     rendered = None if form.errors else message_service.preview(form.subject.data, form.body.data)

@@ -12,14 +12,7 @@ from webapp.models import User
 from webapp.notifications.events import project_events
 from webapp.services import ServiceError
 from webapp.services import projects as project_service
-from webapp.web import admin_required, redirect_to, render
-
-
-def _project_or_404(project_id: int):
-    project = project_service.project_for(current_user, project_id)
-    if project is None:
-        abort(404)
-    return project
+from webapp.web import admin_required, project_or_404, redirect_to, render
 
 
 @bp.get("/")
@@ -49,7 +42,7 @@ def create():
 @bp.route("/<int:project_id>/settings", methods=["GET", "POST"])
 @admin_required
 def edit(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     form = ProjectForm(obj=project)
     if form.validate_on_submit():
         try:
@@ -65,7 +58,7 @@ def edit(project_id: int):
 @bp.post("/<int:project_id>/archive")
 @admin_required
 def archive(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     archive = not project.archived
     project_service.set_archived(project, archive)
     flash(_("The project is archived.") if archive else _("The project is active again."))
@@ -74,7 +67,7 @@ def archive(project_id: int):
 
 @bp.route("/<int:project_id>/members", methods=["GET", "POST"])
 def members(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     form = AddMemberForm()
     form.user_id.choices = [
         SelectChoice(u.id, f"{u.name} <{u.email}>") for u in project_service.non_members(project)
@@ -95,7 +88,7 @@ def members(project_id: int):
 @bp.post("/<int:project_id>/members/<int:user_id>/remove")
 @admin_required
 def remove_member(project_id: int, user_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     user = db.session.get(User, user_id) or abort(404)
     project_service.remove_member(project, user)
     flash(_("%(name)s is no longer a member.", name=user.name))
@@ -104,7 +97,7 @@ def remove_member(project_id: int, user_id: int):
 
 @bp.get("/<int:project_id>/activity")
 def activity(project_id: int):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     events = project_events(project, page=request.args.get("page", 1, type=int))
     return render(
         "projects/activity.html", "projects/_events.html", project=project, events=events, section="activity"
