@@ -10,7 +10,7 @@ from webapp.models.notifications import (
     Robot,
 )
 from webapp.models.projects import Membership, Project
-from webapp.models.settings import MailSettings
+from webapp.models.settings import MailSettings, NetworkSettings
 from webapp.models.users import User
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Membership",
     "MessageSetting",
     "MessageTemplate",
+    "NetworkSettings",
     "Project",
     "Robot",
     "User",

@@ -36,3 +36,16 @@ class MailSettings(db.Model):
     @property
     def configured(self) -> bool:
         return bool(self.host and self.sender_address)
+
+
+class NetworkSettings(db.Model):
+    """System settings → Network: the outbound proxy for robot and webhook traffic (empty: from the env)."""
+
+    __tablename__ = "network_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proxy_url: Mapped[str] = mapped_column(String(500), default="")  # http://proxy.intra:3128 or https://...
+    proxy_username: Mapped[str] = mapped_column(String(200), default="")
+    proxy_password: Mapped[str] = mapped_column(EncryptedText, default="")
+    no_proxy: Mapped[str] = mapped_column(String(1000), default="")  # comma-separated hosts and domains
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
