@@ -97,3 +97,14 @@ def test_activity_fragment_for_htmx(member_client, project):
     body = fragment.get_data(as_text=True)
     assert "<html" not in body and body.lstrip().startswith('<div id="events">')
     assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_activity_links_only_to_cases_that_still_exist(member_client, project, member):
+    kept = case_service.create_case(project, member, CaseInput(title="Kept"))
+    gone = case_service.create_case(project, member, CaseInput(title="Gone"))
+    case_service.update_case(gone, member, CaseInput(title="Gone", follower_ids=[member.id]))
+    case_service.delete_case(gone, member)
+    page = member_client.get(f"/projects/{project.id}/activity").get_data(as_text=True)
+    assert f'href="/projects/{project.id}/cases/{kept.id}"' in page
+    assert f"/cases/{gone.id}" not in page
+    assert "<del>∅</del> → <ins>Mei Member</ins>" in page  # followers: none before

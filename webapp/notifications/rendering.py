@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
@@ -12,18 +13,18 @@ from webapp.notifications.events import EVENT_LABELS, FIELD_LABELS
 
 # The variables a template may use, with what each means (shown beside the template editor).
 VARIABLES = {
-    "project": "the project's name",
-    "event": "what happened, e.g. Case updated",
-    "case_id": "the case's number",
-    "case_title": "the case's title",
-    "case_link": "the address of the case in Herald",
-    "module": "the case's module path",
-    "priority": "P0 to P3",
-    "maintainer": "the maintainer's name",
-    "tags": "the tags, comma-separated",
-    "operator": "who made the change",
-    "time": "when, in the server's time zone",
-    "changes": "for updates: a list of {field, old, new}",
+    "project": _l("the project's name"),
+    "event": _l("what happened, e.g. Case updated"),
+    "case_id": _l("the case's number"),
+    "case_title": _l("the case's title"),
+    "case_link": _l("the address of the case in Herald"),
+    "module": _l("the case's module path"),
+    "priority": _l("P0 to P3"),
+    "maintainer": _l("the maintainer's name"),
+    "tags": _l("the tags, comma-separated"),
+    "operator": _l("who made the change"),
+    "time": _l("when, in the server's time zone"),
+    "changes": _l("for updates: a list of {field, old, new}"),
 }
 
 # Built-in wording: (subject, opening sentence) per language and event; the details below follow the opening.

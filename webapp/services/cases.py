@@ -250,3 +250,11 @@ def search_cases(project: Project, query: str = "", priority: str = "", page: in
 
 def _escape_like(word: str) -> str:
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def existing_case_ids(project: Project, case_ids: set[int | None]) -> set[int]:
+    """Which of these cases still exist, so that pages link only to those."""
+    wanted = [i for i in case_ids if i is not None]
+    if not wanted:
+        return set()
+    return set(db.session.scalars(select(Case.id).where(Case.project_id == project.id, Case.id.in_(wanted))))

@@ -33,7 +33,7 @@ def settings(project_id: int):
     _require_admin_for_changes()
     saved = message_settings(project.id)
     form = MessageSettingsForm()
-    member_choices = [SelectChoice(u.id, f"{u.name} <{u.email}>") for u in project.members]
+    member_choices = [SelectChoice(u.id, u.name) for u in project.members]
     robots = project_robots(project.id)
     robot_choices = [SelectChoice(r.id, r.name) for r in robots]
     for kind, name in EVENT_FIELDS.items():

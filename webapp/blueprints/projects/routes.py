@@ -12,6 +12,7 @@ from webapp.models import User
 from webapp.notifications.events import project_events
 from webapp.services import ServiceError
 from webapp.services import projects as project_service
+from webapp.services.cases import existing_case_ids
 from webapp.web import admin_required, project_or_404, redirect_to, render
 
 
@@ -100,5 +101,10 @@ def activity(project_id: int):
     project = project_or_404(project_id)
     events = project_events(project, page=request.args.get("page", 1, type=int))
     return render(
-        "projects/activity.html", "projects/_events.html", project=project, events=events, section="activity"
+        "projects/activity.html",
+        "projects/_events.html",
+        project=project,
+        events=events,
+        live_case_ids=existing_case_ids(project, {e.case_id for e in events.items}),
+        section="activity",
     )
