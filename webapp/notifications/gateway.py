@@ -37,7 +37,7 @@ class GatewayError(ValueError):
 
 @dataclass(frozen=True)
 class Forward:
-    """What an operator needs: the block for nginx.conf and the address to put in the robot's webhook field."""
+    """What an operator needs: the block for nginx.conf and the address for the robot's webhook field."""
 
     location: str  # the nginx `location` block, ready to paste inside a server { }
     herald_url: str  # the gateway's address for this robot, token included (show it masked)
@@ -47,7 +47,7 @@ class Forward:
 
 
 def nginx_forward(kind: str, official_url: str, gateway_url: str) -> Forward:
-    """The location block forwarding this kind of robot to its provider, and the robot's address through it."""
+    """The location block forwarding this kind of robot to its provider, and the address through it."""
     if kind not in KINDS:
         raise GatewayError(_l("Unknown kind of robot."), "official_url")
     official = _parse(official_url, "official_url")
@@ -75,6 +75,8 @@ def official_address(kind: str, url: str) -> str | None:
     A robot API's path survives a forward made by nginx_forward, so the official address can be rebuilt from
     it; a generic webhook has no official host, so its address is taken as the target itself.
     """
+    if kind not in KINDS:
+        return None
     try:
         parts = urlsplit((url or "").strip())
         hostname = (parts.hostname or "").lower()
@@ -149,7 +151,7 @@ def _host_header(official: SplitResult) -> str:
 
 def _location_block(kind: str, path: str, upstream: str, host: str, tls: bool) -> str:
     lines = [
-        f"# Herald → {CHANNELS[kind].LABEL}: {path}… is forwarded to {upstream}…",
+        f"# Herald → {CHANNELS[kind].LABEL} robots",
         f"location {path} {{",
         "    # Let only Herald's server use this forward: uncomment, with its address.",
         "    # allow 10.0.0.5;",

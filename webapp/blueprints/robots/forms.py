@@ -1,0 +1,118 @@
+"""Forms for robots and for their nginx gateway."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import Length, Optional
+
+from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.services.robots import MAX_NAME, MAX_SECRET, MAX_URL, RobotInput
+
+STYLE_CHOICES = [
+    SelectChoice("text", _l("Plain text")),
+    SelectChoice("markdown", _l("Markdown (rich text on Feishu and Lark)")),
+]
+
+
+class RobotForm(FlaskForm):
+    """One robot. The service checks the values; the lengths here only keep a pasted novel out."""
+
+    # Choices are checked by the service, whose messages say what to do.
+    kind = SelectField(
+        _l("Kind"), choices=[SelectChoice(k, CHANNELS[k].LABEL) for k in KINDS], validate_choice=False
+    )
+    name = StringField(_l("Name"), validators=[Length(max=MAX_NAME * 2)])
+    webhook_url = StringField(_l("Webhook address"), validators=[Length(max=MAX_URL)])
+    keywords = TextAreaField(_l("Custom keywords"), validators=[Length(max=2000)])
+    secret = PasswordField(_l("Signing secret"), validators=[Optional(), Length(max=MAX_SECRET)])
+    clear_secret = BooleanField(_l("Remove the stored secret"))
+    style = RadioField(_l("Message style"), choices=STYLE_CHOICES, default="text", validate_choice=False)
+    at_all = BooleanField(_l("@everyone in the group with every message"))
+    enabled = BooleanField(_l("Enabled: post messages to the group"), default=True)
+
+    @classmethod
+    def for_robot(cls, robot) -> "RobotForm":
+        """The edit form: the address and the secret are never put back into the page."""
+        return cls(
+            data={
+                "kind": robot.kind,
+                "name": robot.name,
+                "keywords": "\n".join(robot.keywords or []),
+                "style": robot.style,
+                "at_all": robot.at_all,
+                "enabled": robot.enabled,
+            }
+        )
+
+    def to_input(self) -> RobotInput:
+        return RobotInput(
+            kind=self.kind.data or "",
+            name=self.name.data or "",
+            webhook_url=self.webhook_url.data or "",
+            keywords=self.keywords.data or "",
+            secret=self.secret.data or "",
+            clear_secret=bool(self.clear_secret.data),
+            style=self.style.data or "text",
+            at_all=bool(self.at_all.data),
+            enabled=bool(self.enabled.data),
+        )
+
+
+class GatewayForm(FlaskForm):
+    """The intranet gateway's address, e.g. http://gateway.intra:8080 (GET: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    gateway_url = StringField(_l("Gateway address"), validators=[Length(max=500)])
+
+
+class UseGatewayForm(FlaskForm):
+    """Point the robot at the gateway (POST, administrators)."""
+
+    gateway_url = StringField(_l("Gateway address"), validators=[Length(max=500)])
+
+
+# Where each kind's webhook address (and its security settings) is found, as in SEED.md sections 2 to 4.
+KIND_HINTS = {
+    "wecom": _l(
+        "In the WeCom group: group settings → Group robots → Add → New robot; copy the webhook address it "
+        "shows (…/cgi-bin/webhook/send?key=…). WeCom robots have no keywords or signing."
+    ),
+    "feishu": _l(
+        "In the Feishu group: Settings → Group robots → Add robot → Custom robot; copy the webhook address "
+        "(…/open-apis/bot/v2/hook/…). If its security settings have custom keywords or signature "
+        "verification, enter the same keywords and the secret here."
+    ),
+    "lark": _l(
+        "In the Lark group: Settings → Bots → Add bot → Custom bot; copy the webhook address "
+        "(open.larksuite.com/open-apis/bot/v2/hook/…). If its security settings have custom keywords or "
+        "signature verification, enter the same keywords and the secret here."
+    ),
+    "dingtalk": _l(
+        "In the DingTalk group: Settings → Smart group assistant → Add robot → Custom; copy the webhook "
+        "address (…/robot/send?access_token=…). Its security settings need custom keywords or signing "
+        "(a secret starting with SEC): enter the same here."
+    ),
+    "webhook": _l(
+        "Any http or https address that accepts a JSON POST: Herald sends the event, the case with its link, "
+        "the actor and the changes, as docs/webhook.md describes. Any 2xx reply counts as delivered."
+    ),
+}
+
+SECRET_HINTS = {
+    "feishu": _l("Feishu and Lark: security settings → signature verification → the secret shown there."),
+    "dingtalk": _l("DingTalk: security settings → signing (加签) → the secret starting with SEC."),
+    "webhook": _l(
+        "Generic webhook, optional: Herald then signs each request's body with HMAC-SHA256 in the "
+        "X-Herald-Signature header, so the receiver can check it came from Herald."
+    ),
+}
