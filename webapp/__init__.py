@@ -58,12 +58,13 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from webapp.blueprints.auth import bp as auth_bp
     from webapp.blueprints.cases import bp as cases_bp
+    from webapp.blueprints.deliveries import bp as deliveries_bp
     from webapp.blueprints.messages import bp as messages_bp
     from webapp.blueprints.projects import bp as projects_bp
     from webapp.blueprints.robots import bp as robots_bp
     from webapp.blueprints.system import bp as system_bp
 
-    for bp in (auth_bp, system_bp, projects_bp, cases_bp, messages_bp, robots_bp):
+    for bp in (auth_bp, system_bp, projects_bp, cases_bp, messages_bp, robots_bp, deliveries_bp):
         app.register_blueprint(bp)
 
 

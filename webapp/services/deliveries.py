@@ -1,0 +1,129 @@
+"""The Delivery log: every message Herald sends, found, filtered and paged; Resend."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from webapp.extensions import db
+from webapp.models import Case, Delivery, Event, Project
+from webapp.models._types import utcnow
+from webapp.models.notifications import DELIVERY_STATUSES
+from webapp.notifications import delivery as delivery_engine
+from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.services import ServiceError
+
+CHANNEL_KINDS = ("email", *KINDS)
+# The event filter's value for test messages (Send test mail, Send test message): they have no event.
+TEST_MESSAGES = "test"
+SETTLED = ("sent", "failed")
+STATUS_LABELS = {
+    "pending": _l("Pending"),
+    "sent": _l("Sent"),
+    "retrying": _l("Retrying"),
+    "failed": _l("Failed"),
+}
+# What one attempt came to (an Outcome's status), as the attempts list shows it.
+ATTEMPT_LABELS = {"sent": _l("Sent"), "retry": _l("Temporary failure"), "failed": _l("Failed")}
+# A row waiting for a retry far ahead asks less often; one about to be tried asks every 2 seconds.
+POLL_SOON = 2
+POLL_LATER = 15
+SOON = timedelta(seconds=30)
+
+
+def channel_label(kind: str) -> str:
+    """The channel's name as people read it."""
+    if kind == "email":
+        return str(_l("E-mail"))
+    return str(CHANNELS[kind].LABEL) if kind in KINDS else kind
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """What the log shows; empty values filter nothing. Times are UTC: since inclusive, until exclusive."""
+
+    status: str = ""
+    channel: str = ""
+    event: str = ""  # an event kind, or TEST_MESSAGES
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def search_deliveries(
+    filters: DeliveryFilter, project_id: int | None = None, page: int = 1, per_page: int = 50
+):
+    """Deliveries newest first, one page at a time; of one project, or of all (project_id None)."""
+    stmt = select(Delivery).options(selectinload(Delivery.event)).order_by(Delivery.id.desc())
+    if project_id is not None:
+        stmt = stmt.where(Delivery.project_id == project_id)
+    if filters.status in DELIVERY_STATUSES:
+        stmt = stmt.where(Delivery.status == filters.status)
+    if filters.channel in CHANNEL_KINDS:
+        stmt = stmt.where(Delivery.channel == filters.channel)
+    if filters.event == TEST_MESSAGES:
+        stmt = stmt.where(Delivery.event_id.is_(None))
+    elif filters.event:
+        stmt = stmt.where(Delivery.event_id.in_(select(Event.id).where(Event.kind == filters.event)))
+    if filters.since is not None:
+        stmt = stmt.where(Delivery.created_at >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(Delivery.created_at < filters.until)
+    return db.paginate(stmt, page=page, per_page=per_page, error_out=False)
+
+
+def get_delivery(delivery_id: int, project_id: int | None = None) -> Delivery | None:
+    """One delivery; with a project, only if it belongs to that project."""
+    if not 0 < delivery_id < 2**63:
+        return None
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or (project_id is not None and delivery.project_id != project_id):
+        return None
+    return delivery
+
+
+def project_names(deliveries: list[Delivery]) -> dict[int, str]:
+    """The names of the projects these deliveries belong to, for the system-wide log."""
+    ids = {d.project_id for d in deliveries if d.project_id is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Project.id, Project.name).where(Project.id.in_(ids))).all())
+
+
+def case_still_exists(delivery: Delivery) -> bool:
+    """Whether the case the message is about can still be opened (a link to a deleted case would 404)."""
+    event = delivery.event
+    if event is None or event.case_id is None or event.kind == "case.deleted":
+        return False
+    return db.session.get(Case, event.case_id) is not None
+
+
+def short_cause(cause: str, limit: int = 50) -> str:
+    """The gist of a cause for the list: its first clause ("Keyword missing"), at most limit characters."""
+    cause = " ".join(cause.split())
+    for stop in (": ", ". ", "; ", "：", "。", "；"):
+        head = cause.split(stop, 1)[0]
+        if 2 <= len(head) < len(cause):
+            cause = head
+    return cause if len(cause) <= limit else cause[: limit - 1].rstrip() + "…"
+
+
+def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:
+    """How often a page showing this delivery should ask for news; None once it is settled."""
+    if delivery.status in SETTLED:
+        return None
+    due = delivery.next_attempt_at
+    if delivery.status == "retrying" and due is not None and due - (now or utcnow()) > SOON:
+        return POLL_LATER
+    return POLL_SOON
+
+
+def resend(delivery: Delivery) -> Delivery:
+    """Send a sent or failed message again, as a new attempt; returns it as it stands afterwards."""
+    if delivery.status not in SETTLED:
+        raise ServiceError(_l("This message is still being delivered; wait for the current attempt."))
+    delivery_engine.resend(delivery)
+    # Delivery ran in its own session (inline) or is running in a worker: read what it wrote.
+    db.session.expire(delivery)
+    return delivery
