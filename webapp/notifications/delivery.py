@@ -99,10 +99,11 @@ def _deliver_robot(delivery: Delivery) -> None:
     settings = robot_settings(robot)
     now = datetime.now(UTC)
     request = CHANNELS[robot.kind].build_request(robot_message(delivery), settings, now)
+    route = proxies(request.url)
     try:
-        reply = http.post(request, timeout=_timeouts(), proxies=proxies())
+        reply = http.post(request, timeout=_timeouts(), proxies=route)
     except requests.RequestException as error:
-        outcome = http.network_failure(error)
+        outcome = http.network_failure(error, request.url, kind=robot.kind, proxies=route)
     else:
         outcome = CHANNELS[robot.kind].classify(
             reply.status_code, reply.headers, reply.text, settings=settings, now=now
@@ -167,9 +168,11 @@ def _timeouts() -> tuple[float, float]:
     )
 
 
-def proxies() -> dict[str, str] | None:
-    """The outbound proxy for robot traffic; None lets requests honour HTTPS_PROXY / NO_PROXY."""
-    return None
+def proxies(url: str = "") -> dict[str, str | None] | None:
+    """The outbound proxy for robot traffic to url (System settings → Network); None: the environment's."""
+    from webapp.services.network import proxies_for  # services import this module: import when used
+
+    return proxies_for(url)
 
 
 def _deliver_emails(deliveries: list[Delivery]) -> None:

@@ -1,15 +1,20 @@
 """Posting a robot's request over HTTP: one pooled session, bounded timeouts, network failures explained."""
 
+import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 import requests
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import HttpRequest
+from webapp.notifications.channels.base import HttpRequest, gateway_address, scrub
 from webapp.notifications.outcome import Outcome, Status
 
 _local = threading.local()
+# How urllib3 reports a proxy's refusal of a CONNECT: "Tunnel connection failed: 407 Proxy Authentication ..."
+TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})")
 
 
 @dataclass(frozen=True)
@@ -44,25 +49,252 @@ def post(
     return Reply(response.status_code, dict(response.headers), response.text)
 
 
-def network_failure(error: requests.RequestException) -> Outcome:
-    """What a failure before any reply means, in plain words; all are temporary but a bad address."""
-    raw = f"{type(error).__name__}: {error}"
+def proxy_for(url: str, proxies: Mapping[str, str | None] | None) -> str:
+    """The proxy a request to url goes through: from the given mapping, else from the environment; or ""."""
+    if proxies is None:
+        proxies = requests.utils.get_environ_proxies(url)
+    return requests.utils.select_proxy(url, dict(proxies)) or ""
+
+
+def _scrub_proxy(text: str, proxy: str) -> str:
+    """The text without the proxy's password (an error message may quote the proxy's address)."""
+    try:
+        password = urlsplit(proxy).password
+    except ValueError:
+        return text
+    return scrub(text, [password, quote(password, safe="")]) if password else text
+
+
+def network_failure(
+    error: requests.RequestException,
+    url: str = "",
+    *,
+    kind: str = "",
+    proxies: Mapping[str, str | None] | None = None,
+) -> Outcome:
+    """What a failure before any reply means, in plain words; all are temporary but a bad address.
+
+    With the address, the robot's kind and the proxies used, the words name the outbound proxy or the
+    intranet gateway (nginx) when one of them is where it failed.
+    """
+    proxy = proxy_for(url, proxies) if url else ""
+    raw = _scrub_proxy(f"{type(error).__name__}: {error}", proxy)
+    host = urlsplit(url).hostname or "" if url else ""
     if isinstance(error, requests.exceptions.ProxyError):
+        return proxy_failure(str(error), raw, proxy, host)
+    if isinstance(error, requests.exceptions.SSLError):
+        return _tls_failure(str(error), raw, proxy)
+    if proxy and _cut_off(error):
         return Outcome(
             Status.RETRY,
-            _l("The outbound proxy refused the connection or could not be reached."),
-            _l("Check the proxy address in System settings → Network, and that the proxy is running."),
+            _l(
+                "The outbound proxy (%(proxy)s) closed the connection before a whole answer came: proxies "
+                "do that when they refuse a request, e.g. for a missing login (407).",
+                proxy=_proxy_display(proxy),
+            ),
+            _l(
+                "Press Test in System settings → Network with this address to see the proxy's own answer, "
+                "and check the proxy's user name and password there."
+            ),
             "proxy",
             raw,
         )
-    if isinstance(error, requests.exceptions.SSLError):
+    gateway = gateway_address(kind, url) if url else None
+    if gateway and not proxy:
+        failure = _gateway_failure(error, raw, gateway)
+        if failure is not None:
+            return failure
+    return _network_failure(error, raw)
+
+
+def _tls_failure(text: str, raw: str, proxy: str) -> Outcome:
+    if proxy:
         return Outcome(
             Status.FAILED,
-            _l("The secure connection failed: the certificate was not trusted or TLS did not agree."),
-            _l("Use https only where the server speaks TLS, and check the server's certificate."),
+            _l(
+                "The secure connection through the proxy failed: the certificate that came back was not "
+                "trusted, or TLS did not agree. A proxy that inspects TLS shows its own certificate."
+            ),
+            _l(
+                "If your proxy inspects TLS, give Herald its CA: set REQUESTS_CA_BUNDLE to a file holding "
+                "the system's CAs plus the proxy's, and restart Herald; or ask for the robot hosts to be "
+                "left out of inspection."
+            ),
             "tls",
             raw,
         )
+    return Outcome(
+        Status.FAILED,
+        _l("The secure connection failed: the certificate was not trusted or TLS did not agree."),
+        _l("Use https only where the server speaks TLS, and check the server's certificate."),
+        "tls",
+        raw,
+    )
+
+
+def proxy_failure(text: str, raw: str, proxy: str, host: str) -> Outcome:
+    """Why the outbound proxy did not carry a request: refused, login, cannot reach the host, TLS, time."""
+    where = _proxy_display(proxy)
+    tunnel = TUNNEL_STATUS.search(text)
+    if tunnel:
+        return proxy_refusal(int(tunnel[1]), raw, host, has_login=bool(urlsplit(proxy).username))
+    if "NameResolutionError" in text or "Name or service not known" in text or "name resolution" in text:
+        return Outcome(
+            Status.RETRY,
+            _l("The outbound proxy's host name cannot be resolved (%(proxy)s).", proxy=where),
+            _l("Check the proxy address in System settings → Network (or HTTPS_PROXY)."),
+            "proxy",
+            raw,
+        )
+    if "SSL" in text:
+        return Outcome(
+            Status.FAILED,
+            _l("The secure connection to the proxy itself failed (%(proxy)s).", proxy=where),
+            _l(
+                "Most proxies speak plain http even for https sites: write the proxy address with http://. "
+                "If yours does speak TLS, its certificate must be trusted (REQUESTS_CA_BUNDLE)."
+            ),
+            "proxy",
+            raw,
+        )
+    if "timed out" in text.lower() or "Timeout" in text:
+        fix = _l("Check the proxy's address and port, and that a firewall lets Herald's server reach it.")
+        if proxy.lower().startswith("https://"):
+            fix = _l(
+                "The proxy address starts with https://, but most proxies speak plain http: try http://. "
+                "Otherwise check the address and port."
+            )
+        return Outcome(
+            Status.RETRY,
+            _l("The outbound proxy (%(proxy)s) did not answer in time.", proxy=where),
+            fix,
+            "proxy",
+            raw,
+        )
+    return Outcome(
+        Status.RETRY,
+        _l("The outbound proxy refused the connection: nothing answers at %(proxy)s.", proxy=where),
+        _l(
+            "Check the proxy address and port in System settings → Network (or HTTPS_PROXY), and that the "
+            "proxy is running."
+        ),
+        "proxy",
+        raw,
+    )
+
+
+def proxy_refusal(status: int, raw: str, host: str, has_login: bool) -> Outcome:
+    """What the proxy's own answer to a request for host means (407, 403, 5xx ...)."""
+    code = f"HTTP {status}"
+    if status in (401, 407):
+        return Outcome(
+            Status.FAILED,
+            _l("The proxy refused the user name and password (HTTP %(status)s).", status=status)
+            if has_login
+            else _l("The proxy asks for a user name and password (HTTP %(status)s).", status=status),
+            _l("Enter the proxy's user name and password in System settings → Network, then Test."),
+            code,
+            raw,
+        )
+    if status == 403:
+        return Outcome(
+            Status.FAILED,
+            _l("The proxy does not allow Herald to reach %(host)s (HTTP 403).", host=host),
+            _l(
+                "Ask the proxy's administrator to allow Herald's server to reach %(host)s on port 443 "
+                "(its access rules, or the ports it lets CONNECT through).",
+                host=host,
+            ),
+            code,
+            raw,
+        )
+    if status >= 500:
+        return Outcome(
+            Status.RETRY,
+            _l(
+                "The proxy could not reach %(host)s (HTTP %(status)s from the proxy).",
+                host=host,
+                status=status,
+            ),
+            _l(
+                "The proxy itself has no way to %(host)s: ask its administrator to check its name "
+                "resolution, firewall or upstream proxy for that host. Herald tries again later.",
+                host=host,
+            ),
+            code,
+            raw,
+        )
+    return Outcome(
+        Status.FAILED,
+        _l("The proxy refused to connect to %(host)s (HTTP %(status)s).", host=host, status=status),
+        _l("Check the proxy settings with Test in System settings → Network."),
+        code,
+        raw,
+    )
+
+
+def _proxy_display(proxy: str) -> str:
+    """The proxy's address without its login, for a message."""
+    try:
+        parts = urlsplit(proxy)
+    except ValueError:
+        return "?"
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}" if parts.netloc else "?"
+
+
+def _gateway_failure(error: requests.RequestException, raw: str, gateway: str) -> Outcome | None:
+    """A failure to reach the intranet gateway (nginx) that stands for the provider."""
+    text = str(error)
+    if isinstance(error, requests.exceptions.Timeout):
+        return Outcome(
+            Status.RETRY,
+            _l("The gateway at %(gateway)s did not answer in time.", gateway=gateway),
+            _l(
+                "Check that a firewall lets Herald's server reach the gateway's port. nginx's own timeouts "
+                "are shorter than Herald's, so a slow provider would have come back as HTTP 504."
+            ),
+            "timeout",
+            raw,
+        )
+    if not isinstance(error, requests.exceptions.ConnectionError):
+        return None
+    if _unresolved(text):
+        return Outcome(
+            Status.RETRY,
+            _l("The gateway's host name in %(gateway)s cannot be resolved.", gateway=gateway),
+            _l("Check the spelling of the gateway's name in the webhook address, or use its IP address."),
+            "connection",
+            raw,
+        )
+    return Outcome(
+        Status.RETRY,
+        _l(
+            "The gateway at %(gateway)s refused the connection: the gateway is down or the address is wrong.",
+            gateway=gateway,
+        ),
+        _l(
+            "On the gateway host, check that nginx runs (systemctl status nginx) and listens on this port "
+            "(the listen line in nginx.conf); check that the webhook address names that host and port."
+        ),
+        "connection",
+        raw,
+    )
+
+
+def _cut_off(error: requests.RequestException) -> bool:
+    """Whether the other side closed the connection mid-answer (a reset, or a reply cut short)."""
+    if not isinstance(error, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
+        return False
+    text = str(error)
+    return "reset by peer" in text or "Connection aborted" in text or "RemoteDisconnected" in text
+
+
+def _unresolved(text: str) -> bool:
+    return "Name or service not known" in text or "NameResolutionError" in text or "getaddrinfo" in text
+
+
+def _network_failure(error: requests.RequestException, raw: str) -> Outcome:
+    """The generic reading of a failure before any reply."""
     if isinstance(error, requests.exceptions.Timeout):
         return Outcome(
             Status.RETRY,
@@ -72,8 +304,7 @@ def network_failure(error: requests.RequestException) -> Outcome:
             raw,
         )
     if isinstance(error, requests.exceptions.ConnectionError):
-        text = str(error)
-        if "Name or service not known" in text or "NameResolutionError" in text or "getaddrinfo" in text:
+        if _unresolved(str(error)):
             cause = _l("The host name in the address cannot be resolved.")
             fix = _l("Check the spelling of the address; in an intranet, use the gateway's address.")
         else:

@@ -573,8 +573,161 @@ def refused(code: Any, raw: str, message: str) -> Outcome:
     )
 
 
-def transport(status_code: int, headers: Mapping[str, str] | None, body_text: str, raw: str) -> Outcome:
-    """What a reply without a provider code means: 5xx, 3xx, 4xx, an HTML page, or text that is not JSON."""
+def gateway_address(kind: str, url: str) -> str | None:
+    """The gateway's host[:port] when a robot's address is not its provider's (an nginx forward), else None.
+
+    A generic webhook has no official host, so its receiver is never taken for a gateway.
+    """
+    if kind not in KINDS or kind == "webhook":
+        return None
+    try:
+        parts = urlsplit((url or "").strip())
+        hostname = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    official = {host for other in KINDS for host in getattr(CHANNELS[other], "OFFICIAL_HOSTS", ())}
+    if not hostname or hostname in official:
+        return None
+    return parts.netloc.rsplit("@", 1)[-1]
+
+
+def official_host(kind: str) -> str:
+    hosts = getattr(CHANNELS[kind], "OFFICIAL_HOSTS", ()) if kind in KINDS else ()
+    return hosts[0] if hosts else ""
+
+
+def transport(
+    status_code: int,
+    headers: Mapping[str, str] | None,
+    body_text: str,
+    raw: str,
+    settings: RobotSettings | None = None,
+) -> Outcome:
+    """What a reply without a provider code means: 5xx, 3xx, 4xx, an HTML page, or text that is not JSON.
+
+    Given the robot's settings, a reply that came through an intranet gateway is explained as the gateway's.
+    """
+    gateway = gateway_address(settings.kind, settings.webhook_url) if settings else None
+    if gateway:
+        hint = _through_gateway(status_code, headers, body_text, raw, settings, gateway)
+        if hint is not None:
+            return hint
+    return _transport(status_code, headers, body_text, raw)
+
+
+def _through_gateway(
+    status_code: int,
+    headers: Mapping[str, str] | None,
+    body_text: str,
+    raw: str,
+    settings: RobotSettings,
+    gateway: str,
+) -> Outcome | None:
+    """The gateway's own failures: cannot reach the provider, no matching location, refused by allow/deny."""
+    code = f"HTTP {status_code}"
+    provider, host = CHANNELS[settings.kind].LABEL, official_host(settings.kind)
+    html = is_html(headers, body_text)
+    if status_code == 404:
+        return _gateway_404(code, raw, settings, gateway, provider, html or not parse_json(body_text))
+    if status_code == 403 and html:
+        return outcome(
+            Status.FAILED,
+            _l("The gateway at %(gateway)s refused Herald (HTTP 403).", gateway=gateway),
+            _l(
+                "The allow / deny lines of the location in nginx.conf must allow the address Herald's "
+                "server connects from; reload nginx after changing them (nginx -s reload)."
+            ),
+            code,
+            raw,
+        )
+    if status_code in (502, 504) or (html and status_code >= 400 and status_code not in (401, 407)):
+        cause = (
+            _l(
+                "The gateway at %(gateway)s could not reach %(provider)s: it did not answer the gateway in "
+                "time (HTTP 504).",
+                gateway=gateway,
+                provider=provider,
+            )
+            if status_code == 504
+            else _l(
+                "The gateway at %(gateway)s could not reach %(provider)s (HTTP %(status)s).",
+                gateway=gateway,
+                provider=provider,
+                status=status_code,
+            )
+        )
+        return outcome(
+            Status.RETRY if status_code >= 500 else Status.FAILED,
+            cause,
+            _l(
+                "On the gateway host, check that it reaches %(host)s: curl -sS -o /dev/null -w "
+                "'%%{http_code}' https://%(host)s/ ; then read nginx's error.log (name resolution, firewall, "
+                "outbound proxy, certificate checks). Herald tries again later.",
+                host=host,
+            ),
+            code,
+            raw,
+        )
+    if html and status_code < 400:
+        return outcome(
+            Status.FAILED,
+            _l(
+                "The gateway at %(gateway)s answered with a web page (HTTP %(status)s) instead of "
+                "%(provider)s's reply.",
+                gateway=gateway,
+                status=status_code,
+                provider=provider,
+            ),
+            _l(
+                "Something at the gateway's address is not the forward: check that the webhook address "
+                "names the nginx server and its port, and that the location forwards to %(host)s.",
+                host=host,
+            ),
+            code,
+            raw,
+        )
+    return None
+
+
+def _gateway_404(
+    code: str, raw: str, settings: RobotSettings, gateway: str, provider: Any, not_json: bool
+) -> Outcome:
+    path = urlsplit(mask_url(settings.webhook_url)).path
+    if not_json:
+        return outcome(
+            Status.FAILED,
+            _l(
+                "The gateway at %(gateway)s has no forward for this address (HTTP 404 from nginx): the "
+                "location in nginx.conf does not match the webhook path %(path)s.",
+                gateway=gateway,
+                path=path,
+            ),
+            _l(
+                "Make the location in nginx.conf a prefix of that path (Robots → nginx configuration shows "
+                "the block to paste), reload nginx (nginx -s reload), then use Send test message."
+            ),
+            code,
+            raw,
+        )
+    return outcome(
+        Status.FAILED,
+        _l(
+            "%(provider)s answered 404 through the gateway at %(gateway)s: the gateway forwards to a "
+            "wrong path.",
+            provider=provider,
+            gateway=gateway,
+        ),
+        _l(
+            "Check proxy_pass in nginx.conf: it must end with the provider's API folder and a slash, as the "
+            "location does (Robots → nginx configuration shows the block)."
+        ),
+        code,
+        raw,
+    )
+
+
+def _transport(status_code: int, headers: Mapping[str, str] | None, body_text: str, raw: str) -> Outcome:
+    """The generic reading of a reply without a provider code."""
     code = f"HTTP {status_code}"
     html = is_html(headers, body_text)
     gateway = _l(
@@ -603,7 +756,15 @@ def transport(status_code: int, headers: Mapping[str, str] | None, body_text: st
             code,
             raw,
         )
-    if status_code in (401, 403, 407):
+    if status_code == 407:
+        return outcome(
+            Status.FAILED,
+            _l("The outbound proxy asks for a user name and password (HTTP 407), or refused the ones given."),
+            _l("Enter the proxy's user name and password in System settings → Network, then Test."),
+            code,
+            raw,
+        )
+    if status_code in (401, 403):
         return outcome(
             Status.FAILED,
             _l("Access refused with HTTP %(status)s.", status=status_code),

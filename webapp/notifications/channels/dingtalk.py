@@ -134,7 +134,7 @@ def classify(
     reply = parse_json(body_text)
     code = provider_code(reply, "errcode") if reply else None
     if code is None or status_code >= 500:
-        return transport(status_code, headers, body_text, raw)
+        return transport(status_code, headers, body_text, raw, settings)
     if code == 0:
         return outcome(Status.SENT, code=code, raw=raw)
     errmsg = str(reply.get("errmsg", ""))

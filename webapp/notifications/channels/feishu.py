@@ -124,7 +124,7 @@ def classify(
     reply = parse_json(body_text)
     code = provider_code(reply, "code") if reply else None
     if code is None or status_code >= 500 or status_code == 404:
-        return transport(status_code, headers, body_text, raw)
+        return transport(status_code, headers, body_text, raw, settings)
     if code == 0 and 200 <= status_code < 300:
         return outcome(Status.SENT, code=code, raw=raw)
     msg = str(reply.get("msg", ""))

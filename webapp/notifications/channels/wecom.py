@@ -107,7 +107,7 @@ def classify(
     reply = parse_json(body_text)
     code = provider_code(reply, "errcode") if reply else None
     if code is None or status_code >= 500:
-        return transport(status_code, headers, body_text, raw)
+        return transport(status_code, headers, body_text, raw, settings)
     errmsg = str(reply.get("errmsg", ""))
     if WRONG_JSON in errmsg.lower():
         return herald_fault(code, raw, errmsg.split(", hint:")[0])
