@@ -12,8 +12,7 @@ from webapp.models import Delivery, Project
 from webapp.models._types import utcnow
 from webapp.services import ServiceError
 from webapp.services import deliveries as delivery_service
-from webapp.services.projects import project_for
-from webapp.web import admin_required, format_time, is_htmx, render
+from webapp.web import admin_required, format_time, is_htmx, project_or_404, render
 
 
 @bp.context_processor
@@ -33,14 +32,6 @@ def _short_time(value) -> str:
     if to_user_timezone(value).date() == to_user_timezone(utcnow()).date():
         return format_clock(value, "short")
     return format_datetime(value, "short")
-
-
-def _project_or_404(project_id: int) -> Project:
-    """The project if the user may see it; 404 otherwise, so outsiders learn nothing of it."""
-    project = project_for(current_user, project_id)
-    if project is None:
-        abort(404)
-    return project
 
 
 def _delivery_or_404(delivery_id: int, project: Project | None) -> Delivery:
@@ -144,22 +135,22 @@ def _resend_outcome(delivery: Delivery) -> tuple[str, str]:
 
 @bp.get("/projects/<int:project_id>/deliveries")
 def project_log(project_id: int):
-    return _log(_project_or_404(project_id))
+    return _log(project_or_404(project_id))
 
 
 @bp.get("/projects/<int:project_id>/deliveries/<int:delivery_id>")
 def project_detail(project_id: int, delivery_id: int):
-    return _detail(_project_or_404(project_id), delivery_id)
+    return _detail(project_or_404(project_id), delivery_id)
 
 
 @bp.get("/projects/<int:project_id>/deliveries/<int:delivery_id>/row")
 def project_row(project_id: int, delivery_id: int):
-    return _row(_project_or_404(project_id), delivery_id)
+    return _row(project_or_404(project_id), delivery_id)
 
 
 @bp.post("/projects/<int:project_id>/deliveries/<int:delivery_id>/resend")
 def project_resend(project_id: int, delivery_id: int):
-    project = _project_or_404(project_id)  # first: an outsider learns nothing, not even "forbidden"
+    project = project_or_404(project_id)  # first: an outsider learns nothing, not even "forbidden"
     if not current_user.is_admin:
         abort(403)
     return _resend(project, delivery_id)
