@@ -4,6 +4,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+# The browser fixtures (live server with CSRF on, Debian's Chromium), shared with tests/browser.
+from tests.browser.conftest import browser, live_server, new_page, page  # noqa: F401
 from tests.intranet.servers import Nginx, Tinyproxy
 from webapp.extensions import db
 from webapp.models import Robot
