@@ -72,7 +72,7 @@ def plan(event: Event) -> list[Delivery]:
     if deliveries:
         db.session.add_all(deliveries)
         db.session.flush()
-        db.session.info.setdefault(_PLANNED, []).extend(d.id for d in deliveries)
+        db.session.info.setdefault(_PLANNED, []).extend((d.channel, d.id) for d in deliveries)
     return deliveries
 
 
@@ -105,9 +105,18 @@ def _robot_deliveries(event: Event) -> list[Delivery]:
 
 
 def _after_commit(session: Session) -> None:
-    ids = session.info.pop(_PLANNED, None)
-    if ids:
-        current_app.extensions["herald.dispatcher"].submit(ids)
+    planned = session.info.pop(_PLANNED, None)
+    if planned:
+        dispatcher = current_app.extensions["herald.dispatcher"]
+        for batch in batches(planned):
+            dispatcher.submit(batch)
+
+
+def batches(planned: list[tuple[str, int]]) -> list[list[int]]:
+    """Pool jobs: all mail in one SMTP session; each robot message alone, so a hung robot stalls no one."""
+    mail = [i for channel, i in planned if channel == "email"]
+    robots = [[i] for channel, i in planned if channel != "email"]
+    return ([mail] if mail else []) + robots
 
 
 def _after_rollback(session: Session, _transaction) -> None:
