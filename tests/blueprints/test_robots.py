@@ -458,3 +458,39 @@ def test_the_nginx_page_of_an_unknown_address_says_what_to_do(admin_client, url,
     robot = add_robot(project, webhook_url="http://gw.intra/some/path")
     page = text(admin_client.get(f"{url}/{robot.id}/nginx"))
     assert "official webhook address" in page and "location" not in page.split('id="nginx-config"')[1]
+
+
+@pytest.mark.parametrize("kind", ["wecom", "feishu", "dingtalk"])
+def test_an_ip_allowlist_that_misses_herald_is_explained(admin_client, url, project, request, kind):
+    emulator = request.getfixturevalue(f"{kind}_emulator")
+    emulator.robot.allowed_ips = ["203.0.113.7"]  # Herald's address is not on the robot's list
+    page = send_test(admin_client, url, emulated(project, kind, emulator))
+    if kind == "wecom":  # WeCom has no IP allowlist: the emulator ignores it, as the provider does
+        assert "Delivered" in page
+        return
+    assert "Not delivered" in page and "allowlist" in page
+    assert emulator.messages == []
+    assert_no_secrets(page, emulator.robot.token)
+
+
+@pytest.mark.parametrize(("kind", "code"), [("wecom", "45009"), ("feishu", "11232"), ("dingtalk", "130101")])
+def test_a_rate_limit_is_explained_as_temporary(admin_client, url, project, request, kind, code):
+    emulator = request.getfixturevalue(f"{kind}_emulator")
+    emulator.robot.per_minute = 0  # the group's robot is over its limit already
+    page = send_test(admin_client, url, emulated(project, kind, emulator))
+    assert "Not delivered" in page and code in page
+    assert "Rate limited" in page or "too many" in page.lower()
+    assert emulator.messages == []
+
+
+@pytest.mark.parametrize("kind", ["feishu", "dingtalk"])
+def test_a_clock_far_off_is_explained(admin_client, url, project, request, kind):
+    emulator = request.getfixturevalue(f"{kind}_emulator")
+    emulator.robot.secret = "SECshared-0123456789abcdef"
+    real_clock = emulator.clock
+    emulator.clock = lambda: real_clock() + 2 * 3600  # the provider is two hours ahead of this server
+    page = send_test(
+        admin_client, url, emulated(project, kind, emulator, secret="SECshared-0123456789abcdef")
+    )
+    assert "Not delivered" in page and "server time:" in page
+    assert emulator.messages == []
