@@ -82,3 +82,17 @@ def test_group_message_goes_out_when_the_actor_is_the_only_receiver(app, project
     _robot(project, "wecom", wecom_emulator.url, events=["case.created"])
     _case(project, member, maintainer_id=member.id)
     assert len(wecom_emulator.messages) == 1
+
+
+def test_a_dead_address_never_puts_the_token_in_the_record(app, project, admin):
+    from tests.smtp_server import dead_port
+
+    token = "0123456789abcdef0123456789abcdef"
+    url = f"http://127.0.0.1:{dead_port()}/robot/send?access_token={token}"
+    _robot(project, "dingtalk", url, events=["case.created"])
+    _case(project, admin)
+    delivery = Delivery.query.one()
+    assert delivery.status == "retrying"
+    [attempt] = delivery.attempt_log
+    for text in (delivery.reply, delivery.cause, delivery.fix, attempt.reply, attempt.request):
+        assert token not in text

@@ -1,6 +1,7 @@
 """Delivery, in one place: claim a row, send it through its channel, read the reply, record the attempt."""
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -12,7 +13,14 @@ from webapp.extensions import db
 from webapp.models import Delivery, DeliveryAttempt, Project, Robot
 from webapp.models._types import utcnow
 from webapp.notifications import http
-from webapp.notifications.channels.base import CHANNELS, KINDS, RobotMessage, RobotSettings
+from webapp.notifications.channels.base import (
+    CHANNELS,
+    KINDS,
+    RobotMessage,
+    RobotSettings,
+    scrub,
+    settings_secrets,
+)
 from webapp.notifications.outcome import Outcome, Status
 from webapp.notifications.rules import mail_receivers, message_setting
 
@@ -104,6 +112,8 @@ def _deliver_robot(delivery: Delivery) -> None:
         reply = http.post(request, timeout=_timeouts(), proxies=route)
     except requests.RequestException as error:
         outcome = http.network_failure(error, request.url, kind=robot.kind, proxies=route)
+        # requests quotes the whole address, token included, in its error text.
+        outcome = replace(outcome, raw=scrub(outcome.raw, settings_secrets(settings)))
     else:
         outcome = CHANNELS[robot.kind].classify(
             reply.status_code, reply.headers, reply.text, settings=settings, now=now
