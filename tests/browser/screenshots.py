@@ -16,6 +16,10 @@ from playwright.sync_api import Page, sync_playwright
 from werkzeug.routing import BuildError
 
 from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, LiveServer
+from tests.smtp_server import dead_port
+from webapp.extensions import db
+from webapp.models import Robot
+from webapp.notifications.delivery import send_test_message
 from webapp.services import cases as case_service
 from webapp.services import projects as project_service
 from webapp.services import users as user_service
@@ -55,7 +59,38 @@ def fill_demo_data(server: LiveServer) -> dict[str, int]:
         edit = replace(_input_of(changed), priority="P1", tags=["email", "smoke"], follower_ids=[lei.id])
         case_service.update_case(changed, mei, edit)
         case_service.delete_case(created[-1], admin)
-        return {"project_id": project.id, "case_id": created[0].id, "user_id": mei.id}
+        robot = _demo_robots(project)
+        failed = send_test_message(robot, "Herald test message", "Is anyone there?")
+        return {
+            "project_id": project.id,
+            "case_id": created[0].id,
+            "user_id": mei.id,
+            "robot_id": robot.id,
+            "delivery_id": failed.id,
+        }
+
+
+def _demo_robots(project) -> Robot:
+    """Two robots; the DingTalk one points at a port where nothing listens, so its test message fails."""
+    wecom = Robot(
+        project_id=project.id,
+        kind="wecom",
+        name="QA group",
+        webhook_url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa",
+        events=["case.updated"],
+    )
+    dingtalk = Robot(
+        project_id=project.id,
+        kind="dingtalk",
+        name="Release group",
+        webhook_url=f"http://127.0.0.1:{dead_port()}/robot/send?access_token=5b1c2d3e4f5a6b7c8d9e",
+        keywords=["用例通知"],
+        secret="SEC0123456789abcdef",
+        events=["case.deleted"],
+    )
+    db.session.add_all([wecom, dingtalk])
+    db.session.commit()
+    return dingtalk
 
 
 def _input_of(case) -> CaseInput:
@@ -93,6 +128,13 @@ def pages(ids: dict[str, int]) -> list[tuple[str, str, dict]]:
         ("16-user-new", "system.create_user", {}),
         ("17-user-edit", "system.edit_user", {"user_id": u}),
         ("18-profile", "auth.profile", {}),
+        ("21-robots", "robots.index", {"project_id": p}),
+        ("22-robot-edit", "robots.edit", {"project_id": p, "robot_id": ids["robot_id"]}),
+        ("23-robot-nginx", "robots.nginx", {"project_id": p, "robot_id": ids["robot_id"]}),
+        ("24-delivery-log", "deliveries.project_log", {"project_id": p}),
+        ("25-delivery", "deliveries.project_detail", {"project_id": p, "delivery_id": ids["delivery_id"]}),
+        ("26-mail-settings", "system.mail", {}),
+        ("27-network", "system.network", {}),
     ]
 
 
