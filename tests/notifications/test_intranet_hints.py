@@ -6,7 +6,8 @@ import requests
 
 from webapp.notifications import http
 from webapp.notifications.channels import dingtalk, feishu, lark, wecom
-from webapp.notifications.channels.base import RobotSettings, gateway_address
+from webapp.notifications.channels.base import RobotSettings
+from webapp.notifications.channels.replies import gateway_address
 from webapp.notifications.outcome import Status
 
 FEISHU_TOKEN = "0ba5e7c2-33f4-4b11-9c2b-6f0c8f1c2d3e"

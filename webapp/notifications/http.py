@@ -9,7 +9,8 @@ from urllib.parse import quote, urlsplit
 import requests
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import HttpRequest, gateway_address, scrub
+from webapp.notifications.channels.base import HttpRequest, scrub
+from webapp.notifications.channels.replies import gateway_address
 from webapp.notifications.outcome import Outcome, Status
 
 _local = threading.local()

@@ -16,10 +16,15 @@ from webapp.notifications.channels.base import (
     check_webhook_url,
     epoch_seconds,
     fit,
-    herald_fault,
     hmac_sha256,
-    ip_not_allowed,
     json_request,
+    settings_secrets,
+    text_lines,
+    to_json_bytes,
+)
+from webapp.notifications.channels.replies import (
+    herald_fault,
+    ip_not_allowed,
     keyword_missing,
     outcome,
     parse_json,
@@ -28,10 +33,7 @@ from webapp.notifications.channels.base import (
     raw_reply,
     refused,
     robot_gone,
-    settings_secrets,
     sign_mismatch,
-    text_lines,
-    to_json_bytes,
     transport,
 )
 from webapp.notifications.outcome import Outcome, Status

@@ -18,12 +18,10 @@ from webapp.notifications.channels.base import (
     check_webhook_url,
     epoch_seconds,
     json_request,
-    outcome,
-    raw_reply,
     settings_secrets,
     to_json_bytes,
-    transport,
 )
+from webapp.notifications.channels.replies import outcome, raw_reply, transport
 from webapp.notifications.outcome import Outcome, Status
 
 KIND = "webhook"
