@@ -13,7 +13,8 @@ from webapp.models.users import User
 
 EVENT_KINDS = ("case.created", "case.updated", "case.deleted")
 RECEIVER_KINDS = ("creator", "maintainer", "followers", "members")
-DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed")
+# "merged": the message went out inside another one, a digest (see merged_into_id), to respect a rate limit.
+DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed", "merged")
 
 
 class Event(db.Model):
@@ -95,6 +96,10 @@ class Delivery(db.Model):
     reply: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The digest this message was merged into (status "merged"): its fate is that delivery's.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
 
     event: Mapped[Event | None] = relationship()
     attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(
@@ -140,3 +145,20 @@ class Robot(db.Model):
     # The events this robot posts to its group (Message settings switches them per event).
     events: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RobotPacing(db.Model):
+    """A robot's recent sends, shared by every process so that together they keep within its rate limit.
+
+    The row doubles as the robot's lock: pacing opens each decision with a write to it (an UPDATE, the
+    transaction's first statement), which holds the row on PostgreSQL and the database on SQLite until
+    the commit. Reading the sends, choosing, folding a digest and writing back are then one step, without
+    the race a SELECT-then-UPDATE would have; the lock is held for a few statements, never during a send.
+    """
+
+    __tablename__ = "robot_pacing"
+
+    robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id", ondelete="CASCADE"), primary_key=True)
+    # [[epoch seconds, delivery id], ...]: the sends within the longest window, each dated by its end.
+    sends: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select, update
 from webapp.extensions import db
 from webapp.models import Delivery, DeliveryAttempt, Project, Robot
 from webapp.models._types import utcnow
-from webapp.notifications import http
+from webapp.notifications import http, pacing
 from webapp.notifications.channels.base import (
     CHANNELS,
     KINDS,
@@ -97,16 +97,22 @@ def deliver(delivery_ids: list[int]) -> None:
 
 def _deliver_robot(delivery: Delivery) -> None:
     robot = db.session.get(Robot, int(delivery.target))
-    started, clock = utcnow(), time.monotonic()
     if robot is None:
         outcome = Outcome(
             Status.FAILED, _l("The robot was deleted."), _l("Nothing to do: the message is dropped.")
         )
-        record(delivery, outcome, started, 0)
+        record(delivery, outcome, utcnow(), 0)
+        return
+    admission = pacing.admit(delivery, robot)  # within the provider's rate limit
+    if admission is None:  # it waits for a free slot, or went out inside a digest: its row says which
+        return
+    started, clock = utcnow(), time.monotonic()
+    if admission.refusal is not None:
+        record(delivery, admission.refusal, started, 0)
         return
     settings = robot_settings(robot)
     now = datetime.now(UTC)
-    request = CHANNELS[robot.kind].build_request(robot_message(delivery), settings, now)
+    request = CHANNELS[robot.kind].build_request(admission.message or robot_message(delivery), settings, now)
     route = proxies(request.url)
     try:
         reply = http.post(request, timeout=_timeouts(), proxies=route)
@@ -119,6 +125,7 @@ def _deliver_robot(delivery: Delivery) -> None:
             reply.status_code, reply.headers, reply.text, settings=settings, now=now
         )
     duration = int((time.monotonic() - clock) * 1000)
+    admission.finish()
     record(delivery, outcome, started, duration, request=describe(request.masked()))
 
 
