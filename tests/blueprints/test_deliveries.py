@@ -425,3 +425,19 @@ def test_a_member_who_left_sees_nothing(app, project, member, wecom_emulator):
     assert client.get(f"/projects/{project.id}/deliveries/{row.id}").status_code == 200
     project_service.remove_member(project, member)
     assert client.get(f"/projects/{project.id}/deliveries/{row.id}").status_code == 404
+
+
+def test_a_message_merged_into_a_digest_points_at_it(admin_client, project, log_url, wecom_emulator):
+    target = robot(project, "wecom", wecom_emulator.url)
+    digest = pending(project, target, subject="And 1 more change in Checkout")
+    digest.status = "sent"
+    merged = pending(project, target, subject="Folded")
+    merged.status, merged.merged_into_id = "merged", digest.id
+    db.session.commit()
+    page = text(admin_client.get(log_url))
+    assert "Merged" in page and f"in digest #{digest.id}" in page
+    row = admin_client.get(f"{log_url}/{merged.id}/row", headers=HTMX)
+    assert "hx-trigger" not in row.get_data(as_text=True)  # settled: no polling
+    refused = admin_client.post(f"{log_url}/{merged.id}/resend", follow_redirects=True)
+    assert f"It went out in digest #{digest.id}" in text(refused)
+    assert wecom_emulator.messages == []

@@ -8,6 +8,7 @@ from webapp.models.notifications import (
     MessageSetting,
     MessageTemplate,
     Robot,
+    RobotPacing,
 )
 from webapp.models.projects import Membership, Project
 from webapp.models.settings import MailSettings, NetworkSettings
@@ -25,6 +26,7 @@ __all__ = [
     "NetworkSettings",
     "Project",
     "Robot",
+    "RobotPacing",
     "User",
     "case_followers",
 ]

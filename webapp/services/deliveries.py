@@ -18,12 +18,13 @@ from webapp.services import ServiceError
 CHANNEL_KINDS = ("email", *KINDS)
 # The event filter's value for test messages (Send test mail, Send test message): they have no event.
 TEST_MESSAGES = "test"
-SETTLED = ("sent", "failed")
+SETTLED = ("sent", "failed", "merged")
 STATUS_LABELS = {
     "pending": _l("Pending"),
     "sent": _l("Sent"),
     "retrying": _l("Retrying"),
     "failed": _l("Failed"),
+    "merged": _l("Merged"),
 }
 # What one attempt came to (an Outcome's status), as the attempts list shows it.
 ATTEMPT_LABELS = {"sent": _l("Sent"), "retry": _l("Temporary failure"), "failed": _l("Failed")}
@@ -121,6 +122,8 @@ def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:
 
 def resend(delivery: Delivery) -> Delivery:
     """Send a sent or failed message again, as a new attempt; returns it as it stands afterwards."""
+    if delivery.status == "merged":
+        raise ServiceError(_l("It went out in digest #%(id)s: resend that one.", id=delivery.merged_into_id))
     if delivery.status not in SETTLED:
         raise ServiceError(_l("This message is still being delivered; wait for the current attempt."))
     delivery_engine.resend(delivery)
