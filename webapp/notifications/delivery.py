@@ -24,7 +24,8 @@ from webapp.notifications.channels.base import (
 from webapp.notifications.outcome import Outcome, Status
 from webapp.notifications.rules import mail_receivers, message_setting
 
-# How long a worker may hold a claimed row before another may take it over (a dead worker's rows come back).
+# How long a worker may hold a claimed row before another may take it over (a dead worker's rows come back);
+# NOTIFICATIONS_LEASE_SECONDS overrides it.
 LEASE = timedelta(minutes=5)
 DEFAULT_BACKOFF = (30, 120, 600, 3600)
 OPEN = ("pending", "retrying")
@@ -41,11 +42,16 @@ def claim(delivery_id: int) -> Delivery | None:
             or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
         )
-        .values(lease_until=now + LEASE)
+        .values(lease_until=now + _lease())
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return db.session.get(Delivery, delivery_id) if result.rowcount == 1 else None
+
+
+def _lease() -> timedelta:
+    seconds = current_app.config.get("NOTIFICATIONS_LEASE_SECONDS")
+    return LEASE if seconds is None else timedelta(seconds=seconds)
 
 
 def record(delivery: Delivery, outcome: Outcome, started, duration_ms: int, request: str = "") -> None:
@@ -85,14 +91,23 @@ def record(delivery: Delivery, outcome: Outcome, started, duration_ms: int, requ
 
 
 def deliver(delivery_ids: list[int]) -> None:
-    """Send every due row among these ids; e-mail to several people shares one SMTP session."""
-    claimed = [d for d in (claim(i) for i in delivery_ids) if d is not None]
-    emails = [d for d in claimed if d.channel == "email"]
+    """Send every due row among these ids; e-mail to several people shares one SMTP session.
+
+    Each row is claimed just before it goes, so that its lease covers its own send only: rows waiting
+    behind a slow robot stay free for other workers, and never outlive a lease taken long before their turn.
+    """
+    channels = dict(
+        db.session.execute(select(Delivery.id, Delivery.channel).where(Delivery.id.in_(delivery_ids))).all()
+    )
+    emails = [claim(i) for i in delivery_ids if channels.get(i) == "email"]
+    emails = [d for d in emails if d is not None]
     if emails:
         _deliver_emails(emails)
-    for delivery in claimed:
-        if delivery.channel in KINDS:
-            _deliver_robot(delivery)
+    for delivery_id in delivery_ids:
+        if channels.get(delivery_id) in KINDS:
+            delivery = claim(delivery_id)
+            if delivery is not None:
+                _deliver_robot(delivery)
 
 
 def _deliver_robot(delivery: Delivery) -> None:
@@ -221,21 +236,20 @@ def _deliver_emails(deliveries: list[Delivery]) -> None:
         )
 
 
-def due_ids(limit: int = 500) -> list[int]:
-    """Rows the sweeper should try now: due retries, and rows whose worker died (lease expired)."""
+def due_messages(limit: int = 500) -> list[tuple[str, int]]:
+    """(channel, id) of the rows to try now: due retries, and rows whose worker died (lease over)."""
     now = utcnow()
-    return list(
-        db.session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.status.in_(OPEN),
-                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
-            )
-            .order_by(Delivery.id)
-            .limit(limit)
+    rows = db.session.execute(
+        select(Delivery.channel, Delivery.id)
+        .where(
+            Delivery.status.in_(OPEN),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
         )
+        .order_by(Delivery.id)
+        .limit(limit)
     )
+    return [(channel, delivery_id) for channel, delivery_id in rows]
 
 
 def resend(delivery: Delivery) -> None:

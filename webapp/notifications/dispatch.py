@@ -19,6 +19,9 @@ class Dispatcher:
         workers = app.config.get("NOTIFICATIONS_WORKERS", 4)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="herald-delivery")
         self._sweeper: threading.Thread | None = None
+        # Ids handed to the pool and not finished yet: a tick must not queue them again behind themselves.
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         app.extensions["herald.dispatcher"] = self
         if self.mode == "pool":
@@ -29,8 +32,10 @@ class Dispatcher:
         ids = list(delivery_ids)
         if self.mode == "inline":
             self._run(ids)
-        else:
-            self._pool.submit(self._run, ids)
+            return
+        with self._lock:
+            self._queued.update(ids)
+        self._pool.submit(self._run, ids)
 
     def _run(self, ids: list[int]) -> None:
         from webapp.notifications.delivery import deliver
@@ -41,16 +46,26 @@ class Dispatcher:
                 deliver(ids)
             except Exception:  # a bug here must not kill the worker; the sweeper retries what is left
                 log.exception("delivery of %s failed", ids)
+            finally:
+                with self._lock:
+                    self._queued.difference_update(ids)
 
     def sweep(self) -> int:
-        """Deliver what is due now: retries whose time has come, rows a dead worker left behind."""
-        from webapp.notifications.delivery import due_ids
+        """Deliver what is due now: retries whose time has come, rows a dead worker left behind.
+
+        Jobs are cut as after a commit (all mail in one, each robot message alone), so that a robot that hangs
+        holds up no other message on a retry either. Returns how many messages were handed on.
+        """
+        from webapp.notifications.delivery import due_messages
+        from webapp.notifications.outbox import batches
 
         with self.app.app_context():
-            ids = due_ids()
-        if ids:
-            self.submit(ids)
-        return len(ids)
+            due = due_messages()
+        with self._lock:
+            due = [(channel, i) for channel, i in due if i not in self._queued]
+        for batch in batches(due):
+            self.submit(batch)
+        return len(due)
 
     def start_sweeper(self) -> None:
         if self._sweeper is not None:

@@ -1,0 +1,106 @@
+"""Herald in other processes on the test's SQLite file: a server that saves a case (and is killed), the cron
+command, and app processes whose sweeper ticks. The children run `python -m tests.notifications.processes`.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def environment(app: Flask, **settings: str) -> dict[str, str]:
+    """The environment of a Herald process on the same database and secret key as the test's app."""
+    return os.environ | {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "HERALD_INSTANCE_PATH": app.instance_path,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+
+
+def cron(env: dict[str, str]) -> str:
+    """Run `flask notifications deliver` once, as cron would; returns what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "notifications", "deliver"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def start(env: dict[str, str], *args: object) -> subprocess.Popen:
+    """Start a child process of this module (see main())."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.notifications.processes", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def save_case(project_id: int, actor_id: int, title: str) -> None:
+    """A server process: save a case, then go on running (delivering) until killed."""
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.models import Project, User
+    from webapp.services import cases as case_service
+    from webapp.services.cases import CaseInput
+
+    app = create_app()
+    with app.app_context():
+        project, actor = db.session.get(Project, project_id), db.session.get(User, actor_id)
+        case_service.create_case(project, actor, CaseInput(title=title))
+    print("committed", flush=True)
+    threading.Event().wait()
+
+
+def serve(tick: float, timeout: float) -> None:
+    """An app process whose sweeper ticks every `tick` seconds, until no message is open any more."""
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.models import Delivery
+    from webapp.notifications.delivery import OPEN
+
+    app = create_app(NOTIFICATIONS_SWEEP_SECONDS=tick)
+    dispatcher = app.extensions["herald.dispatcher"]
+    dispatcher.start_sweeper()
+    deadline, left = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        with app.app_context():
+            left = db.session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status.in_(OPEN))
+            )
+        if not left:
+            break
+        time.sleep(0.1)
+    dispatcher.shutdown()
+    print(f"open: {left}", flush=True)
+    sys.exit(1 if left else 0)
+
+
+def main(argv: list[str]) -> None:
+    command, *args = argv
+    if command == "save":
+        save_case(int(args[0]), int(args[1]), args[2])
+    elif command == "serve":
+        serve(float(args[0]), float(args[1]))
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

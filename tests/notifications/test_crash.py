@@ -1,0 +1,85 @@
+"""Issue 6, point 5: a server killed between commit and delivery loses nothing and sends nothing twice.
+
+The server is a real process on the test's SQLite file, delivering with a one-thread worker pool; the test
+kills it with SIGKILL while a robot holds its request, and restarts delivery with the cron command or with an
+app process whose sweeper ticks. The SMTP server and the WeCom emulator count what arrives.
+"""
+
+import signal
+
+import pytest
+
+from tests.notifications.doors import Door
+from tests.notifications.helpers import add_robot, deliveries, mail_members, wait_out_lease
+from tests.notifications.processes import cron, environment, start
+
+LEASE = 6  # seconds; long enough that the first restart comes well within it
+
+
+@pytest.fixture
+def groups(project, wecom_emulator):
+    """Three WeCom groups, each with a robot the project posts case.created to."""
+    robots = [wecom_emulator.robot, wecom_emulator.add_robot(), wecom_emulator.add_robot()]
+    for robot in robots:
+        add_robot(project, "wecom", wecom_emulator.url_for(robot))
+    return robots
+
+
+def _kill_while_a_robot_hangs(app, project, admin, door) -> dict[str, str]:
+    """Start a server, save a case there, and kill it while its worker waits for a robot's reply."""
+    env = environment(
+        app,
+        HERALD_DISPATCH="pool",
+        HERALD_DELIVERY_WORKERS="1",
+        HERALD_DELIVERY_LEASE_SECONDS=str(LEASE),
+    )
+    door.hold()
+    server = start(env, "save", project.id, admin.id, "Refund to the original card")
+    try:
+        if not door.wait_held(1, timeout=60):
+            server.kill()
+            pytest.fail(f"the server never reached the robot: {server.communicate()[1]}")
+        server.send_signal(signal.SIGKILL)
+        assert server.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate()
+    door.release(deliver=False)  # the dead server's request never reached the group
+    return env
+
+
+@pytest.mark.parametrize("restart", ["cron", "sweeper"])
+def test_after_a_kill_every_message_arrives_exactly_once(
+    app, project, admin, member, plain_server, wecom_emulator, groups, restart
+):
+    mail_members(project, plain_server)
+    env = _kill_while_a_robot_hangs(app, project, admin, Door(wecom_emulator))
+
+    # What the dead server left: the mail job ran first and is recorded; one robot message was in flight
+    # (claimed, nothing recorded); the other two were committed but never started.
+    mails = [d for d in deliveries() if d.channel == "email"]
+    robots = [d for d in deliveries() if d.channel == "wecom"]
+    assert [d.status for d in mails] == ["sent", "sent"]
+    assert sorted(r.rcpt_tos[0] for r in plain_server.received) == ["ada@example.com", "mei@example.com"]
+    [in_flight] = [d for d in robots if d.lease_until is not None]
+    assert (in_flight.status, in_flight.attempts) == ("pending", 0)
+    assert [(d.status, d.attempts) for d in robots if d is not in_flight] == [("pending", 0)] * 2
+    assert wecom_emulator.messages == []
+
+    if restart == "cron":
+        # The message in flight is left alone while its lease runs: its worker might still be alive.
+        assert cron(env) == "Tried 2 due message(s)."
+        assert sorted(len(group.messages) for group in groups) == [0, 1, 1]
+        wait_out_lease(in_flight)
+        assert cron(env) == "Tried 1 due message(s)."
+        assert cron(env) == "Nothing is due."
+    else:
+        sweeper = start(env, "serve", 0.2, 60)
+        out, err = sweeper.communicate(timeout=90)
+        assert sweeper.returncode == 0, out + err
+
+    assert [len(group.messages) for group in groups] == [1, 1, 1]
+    assert all("Refund to the original card" in group.messages[0].text for group in groups)
+    assert len(plain_server.received) == 2
+    assert [(d.status, d.attempts) for d in deliveries()] == [("sent", 1)] * 5
