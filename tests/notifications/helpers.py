@@ -3,15 +3,50 @@
 import time
 from datetime import timedelta
 
+import pytest
+from flask_migrate import upgrade
+
 from tests import smtp_server as servers
+from tests.conftest import PASSWORD
+from tests.notifications.processes import postgres_binary, postgres_server
+from webapp import config, create_app
 from webapp.extensions import db
 from webapp.models import Delivery, Robot
 from webapp.models._types import utcnow
 from webapp.notifications.delivery import OPEN
 from webapp.notifications.rules import save_message_setting
+from webapp.services import projects as project_service
+from webapp.services import users as user_service
 from webapp.services.settings import save_mail_settings
 
 SENDER = "herald@example.com"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path, monkeypatch):
+    """The test's app (its app context open) on a SQLite file, or on a PostgreSQL server of its own."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("app")
+        return
+    if postgres_binary("initdb") is None:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql package)")
+    monkeypatch.setenv("HERALD_INSTANCE_PATH", str(tmp_path / "instance"))
+    with postgres_server() as url:
+        app = create_app(config.TestConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade()
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+
+
+def team():
+    """The conftest's people on whatever database is current: Ada (admin) and Mei in the project Checkout."""
+    admin = user_service.create_user("Ada Admin", "ada@example.com", PASSWORD, role="admin")
+    member = user_service.create_user("Mei Member", "mei@example.com", PASSWORD, mobile="13800138000")
+    project = project_service.create_project("Checkout", "The web shop's checkout", creator=admin)
+    project_service.add_member(project, member)
+    return project, admin
 
 
 def mail_members(project, server, certificate=None, **changes) -> None:

@@ -1,12 +1,18 @@
-"""Herald in other processes on the test's SQLite file: a server that saves a case (and is killed), the cron
-command, and app processes whose sweeper ticks. The children run `python -m tests.notifications.processes`.
+"""Herald in other processes on the test's database: a server that saves a case (and is killed), the cron
+command, and app processes whose sweeper ticks (the children run `python -m tests.notifications.processes`);
+and a throwaway PostgreSQL server for the same tests on PostgreSQL.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from glob import glob
 from pathlib import Path
 
 from flask import Flask
@@ -50,6 +56,43 @@ def start(env: dict[str, str], *args: object) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def postgres_binary(name: str) -> str | None:
+    """Debian's PostgreSQL program `name` (initdb, pg_ctl), or None when PostgreSQL is not installed."""
+    found = shutil.which(name) or sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of its own on a loopback port, gone afterwards; yields an empty database's URL."""
+    from psycopg import connect
+
+    from tests.smtp_server import free_port
+
+    # PostgreSQL refuses to run as root: as root, run it as the postgres user, in a folder it owns.
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="herald-pg-"))
+    if as_postgres:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg_ctl = [*as_postgres, postgres_binary("pg_ctl"), "-D", str(data)]
+    quiet = {"check": True, "capture_output": True, "timeout": 120}
+    try:
+        subprocess.run(
+            [*as_postgres, postgres_binary("initdb"), "-D", data, "-A", "trust", "-U", "postgres"], **quiet
+        )
+        subprocess.run([*pg_ctl, "-o", options, "-l", str(folder / "log"), "-w", "start"], **quiet)
+        try:
+            with connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as connection:
+                connection.execute("CREATE DATABASE herald")
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/herald"
+        finally:
+            subprocess.run([*pg_ctl, "-m", "immediate", "stop"], **quiet)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def save_case(project_id: int, actor_id: int, title: str) -> None:

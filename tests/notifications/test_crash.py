@@ -1,24 +1,35 @@
 """Issue 6, point 5: a server killed between commit and delivery loses nothing and sends nothing twice.
 
-The server is a real process on the test's SQLite file, delivering with a one-thread worker pool; the test
-kills it with SIGKILL while a robot holds its request, and restarts delivery with the cron command or with an
-app process whose sweeper ticks. The SMTP server and the WeCom emulator count what arrives.
+The server is a real process on the test's database (a SQLite file, then PostgreSQL), delivering with a
+one-thread worker pool; the test kills it with SIGKILL while a robot holds its request, and restarts delivery
+with the cron command or with an app process whose sweeper ticks. The SMTP server and the WeCom emulator
+count what arrives.
 """
 
 import signal
 
 import pytest
 
+from tests.notifications import helpers
 from tests.notifications.doors import Door
 from tests.notifications.helpers import add_robot, deliveries, mail_members, wait_out_lease
 from tests.notifications.processes import cron, environment, start
 
 LEASE = 6  # seconds; long enough that the first restart comes well within it
 
+database = helpers.database  # the test's app on SQLite, then on PostgreSQL
+
 
 @pytest.fixture
-def groups(project, wecom_emulator):
+def checkout(database):
+    """The project and its administrator; Mei is the other member."""
+    return helpers.team()
+
+
+@pytest.fixture
+def groups(checkout, wecom_emulator):
     """Three WeCom groups, each with a robot the project posts case.created to."""
+    project, _ = checkout
     robots = [wecom_emulator.robot, wecom_emulator.add_robot(), wecom_emulator.add_robot()]
     for robot in robots:
         add_robot(project, "wecom", wecom_emulator.url_for(robot))
@@ -51,10 +62,11 @@ def _kill_while_a_robot_hangs(app, project, admin, door) -> dict[str, str]:
 
 @pytest.mark.parametrize("restart", ["cron", "sweeper"])
 def test_after_a_kill_every_message_arrives_exactly_once(
-    app, project, admin, member, plain_server, wecom_emulator, groups, restart
+    database, checkout, plain_server, wecom_emulator, groups, restart
 ):
+    project, admin = checkout
     mail_members(project, plain_server)
-    env = _kill_while_a_robot_hangs(app, project, admin, Door(wecom_emulator))
+    env = _kill_while_a_robot_hangs(database, project, admin, Door(wecom_emulator))
 
     # What the dead server left: the mail job ran first and is recorded; one robot message was in flight
     # (claimed, nothing recorded); the other two were committed but never started.

@@ -1,8 +1,8 @@
 """Issue 6, point 5: several sweepers on one database never send a message twice, and send them all.
 
-Two cron runs at once and two app processes (like two gunicorn workers) share a few hundred messages; two
-sweepers in one process, each with its own app, share messages that take longer to send than a lease lasts.
-The SMTP server and the webhook receivers count what arrives.
+Two cron runs at once and two app processes (like two gunicorn workers) share a few hundred messages, on
+SQLite and on PostgreSQL; two sweepers in one process, each with its own app, share messages that take longer
+to send than a lease lasts. The SMTP server and the webhook receivers count what arrives.
 """
 
 import threading
@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from tests.notifications import helpers
 from tests.notifications.doors import Door
 from tests.notifications.helpers import add_robot, deliveries, mail_members
 from tests.notifications.processes import cron, environment, start
@@ -22,9 +23,12 @@ from webapp.services.cases import CaseInput
 CASES = 100  # each mails two members and posts to two webhooks: 400 messages
 
 
+database = helpers.database  # the test's app on SQLite, then on PostgreSQL
+
+
 @pytest.fixture
 def receivers(webhook_receiver):
-    """Two webhook receivers; the first is slowed a little at its door so that the sweepers overlap."""
+    """Two webhook receivers, each the address of one robot of the project."""
     from tests.emulators import WebhookReceiver
 
     with WebhookReceiver() as second:
@@ -67,18 +71,20 @@ def _assert_each_sent_once(server, receivers) -> None:
 
 
 @pytest.fixture
-def busy_project(app, project, admin, plain_server, receivers):
+def busy_project(database, plain_server, receivers):
+    """Two members mailed on case.created, two webhooks, and 400 messages left in the outbox."""
+    project, admin = helpers.team()
     mail_members(project, plain_server)
     for receiver in receivers:
         add_robot(project, "webhook", receiver.url)
-    _outbox_left_behind(app, project, admin, CASES)
+    _outbox_left_behind(database, project, admin, CASES)
     return project
 
 
-def test_two_cron_runs_at_once_send_each_message_once(app, busy_project, plain_server, receivers):
+def test_two_cron_runs_at_once_send_each_message_once(database, busy_project, plain_server, receivers):
     door = Door(receivers[0])
     door.hold(2)  # the first two posts wait until both runs are sending: they overlap for sure
-    env = environment(app)
+    env = environment(database)
     runs = [threading.Thread(target=lambda: outputs.append(cron(env))) for _ in range(2)]
     outputs: list[str] = []
     for run in runs:
@@ -92,10 +98,10 @@ def test_two_cron_runs_at_once_send_each_message_once(app, busy_project, plain_s
     _assert_each_sent_once(plain_server, receivers)
 
 
-def test_two_app_processes_sweeping_send_each_message_once(app, busy_project, plain_server, receivers):
+def test_two_app_processes_sweeping_send_each_message_once(database, busy_project, plain_server, receivers):
     door = Door(receivers[0])
     door.delay = 0.005
-    env = environment(app, HERALD_DISPATCH="pool", HERALD_DELIVERY_WORKERS="4")
+    env = environment(database, HERALD_DISPATCH="pool", HERALD_DELIVERY_WORKERS="4")
     workers = [start(env, "serve", 0.2, 120) for _ in range(2)]
     for worker in workers:
         out, err = worker.communicate(timeout=180)
