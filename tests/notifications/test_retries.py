@@ -189,8 +189,8 @@ def test_a_keyword_mismatch_fails_at_once(app, project, admin, lark_emulator):
     assert lark_emulator.messages == []
 
 
-def test_a_wrong_signing_secret_fails_at_once(app, project, admin, feishu_emulator, dingtalk_emulator):
-    feishu_emulator.robot.secret = dingtalk_emulator.robot.secret = "the group's secret"
+def test_a_wrong_feishu_secret_fails_at_once(app, project, admin, feishu_emulator):
+    feishu_emulator.robot.secret = "the group's secret"
     add_robot(project, "feishu", feishu_emulator.url, secret="another secret")
     _save_case(project, admin)
     _failed_at_once(app, "19021", "secret")
