@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
-# Debian packages the test suite drives for real: the browser, the nginx gateway, a forward proxy.
-TEST_DEBS := chromium nginx tinyproxy
+# Debian packages the test suite drives for real: the browser, the nginx gateway, a forward proxy, PostgreSQL.
+TEST_DEBS := chromium nginx tinyproxy postgresql
 HOST ?= 127.0.0.1
 PORT ?= 5000
 

@@ -266,6 +266,7 @@ REPLIES = [
     (503, "Error: send HELO first", None, d.BAD_SEQUENCE),
     (550, "Mailbox not found or access denied", "rcpt", d.RECIPIENT_REFUSED),
     (550, "Mail content denied", "data", d.MESSAGE_REFUSED),
+    (552, "5.3.4 Message size exceeds fixed maximum message size", "mail", d.TOO_LARGE),
     (535, QQ_535_LEGACY.split(" ", 1)[1].encode("gbk"), None, d.WRONG_CREDENTIALS),
     (421, "Service not available", "greeting", d.TEMPORARY),
     (454, "4.7.0 TLS not available due to local problem", "starttls", d.TEMPORARY),

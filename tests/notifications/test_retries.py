@@ -256,10 +256,6 @@ def test_smtp_message_too_large_fails_at_once(app, project, admin, member, small
     assert small_smtp_server.received == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="diagnosis reads a 552 at MAIL FROM (a SIZE refusal) as a generic rejection, not as too large",
-)
 def test_smtp_message_too_large_says_so(app, project, admin, member, small_smtp_server):
     mail_members(project, small_smtp_server)
     _save_case(project, admin)

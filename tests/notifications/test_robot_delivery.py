@@ -96,3 +96,19 @@ def test_a_dead_address_never_puts_the_token_in_the_record(app, project, admin):
     [attempt] = delivery.attempt_log
     for text in (delivery.reply, delivery.cause, delivery.fix, attempt.reply, attempt.request):
         assert token not in text
+
+
+def test_a_bug_while_sending_is_recorded_and_retried_not_stuck(
+    app, project, admin, wecom_emulator, monkeypatch
+):
+    from webapp.notifications.channels import wecom
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in Herald")
+
+    monkeypatch.setattr(wecom, "build_request", broken)
+    _robot(project, "wecom", wecom_emulator.url, events=["case.created"])
+    _case(project, admin)
+    delivery = Delivery.query.one()
+    assert (delivery.status, delivery.attempts, delivery.code) == ("retrying", 1, "internal")
+    assert "unexpected error" in delivery.cause and delivery.lease_until is None

@@ -1,5 +1,6 @@
 """Delivery, in one place: claim a row, send it through its channel, read the reply, record the attempt."""
 
+import logging
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,9 @@ from webapp.notifications.rules import mail_receivers, message_setting
 LEASE = timedelta(minutes=5)
 DEFAULT_BACKOFF = (30, 120, 600, 3600)
 OPEN = ("pending", "retrying")
+INTERNAL_ERROR = _l("Herald hit an unexpected error while sending this message.")
+INTERNAL_ERROR_FIX = _l("Herald will try again; if it keeps failing, report it with this message's details.")
+log = logging.getLogger(__name__)
 
 
 def claim(delivery_id: int) -> Delivery | None:
@@ -102,12 +106,26 @@ def deliver(delivery_ids: list[int]) -> None:
     emails = [claim(i) for i in delivery_ids if channels.get(i) == "email"]
     emails = [d for d in emails if d is not None]
     if emails:
-        _deliver_emails(emails)
+        _guarded(_deliver_emails, emails)
     for delivery_id in delivery_ids:
         if channels.get(delivery_id) in KINDS:
             delivery = claim(delivery_id)
             if delivery is not None:
-                _deliver_robot(delivery)
+                _guarded(_deliver_robot, delivery)
+
+
+def _guarded(send, target) -> None:
+    """Run one send; a bug in Herald becomes a recorded, retried attempt instead of a row stuck as pending."""
+    try:
+        send(target)
+    except Exception as error:
+        log.exception("sending failed inside Herald")
+        db.session.rollback()
+        outcome = Outcome(Status.RETRY, INTERNAL_ERROR, INTERNAL_ERROR_FIX, "internal", type(error).__name__)
+        for delivery in target if isinstance(target, list) else [target]:
+            delivery = db.session.get(Delivery, delivery.id)
+            if delivery.status in OPEN and delivery.lease_until is not None:
+                record(delivery, outcome, utcnow(), 0)
 
 
 def _deliver_robot(delivery: Delivery) -> None:

@@ -189,6 +189,10 @@ MESSAGE_REFUSED = Advice(
     _l("The server refused the message itself (its content, size or a spam rule)."),
     _l("Read the server's reply; change or shorten the message."),
 )
+TOO_LARGE = Advice(
+    _l("The message is too large for this server (552: over its size limit)."),
+    _l("Shorten the template, or ask the server's administrator for the size limit."),
+)
 CONNECTION_REJECTED = Advice(
     _l("The server rejected this connection."),
     _l("The server may block this address; ask its administrator."),
@@ -248,6 +252,7 @@ _REPLY_RULES = (
     _Rule({530}, LOGIN_REQUIRED),
     _Rule({503}, LOGIN_REQUIRED, stages=frozenset({"mail", "rcpt"}), text=re.compile("auth", re.IGNORECASE)),
     _Rule({501, 553}, BAD_SENDER, stages=frozenset({"mail"}), text=_MALFORMED),
+    _Rule({552}, TOO_LARGE, text=re.compile("size|large|exceed|big", re.IGNORECASE)),
     _Rule(_ANY_5XX, SENDER_NOT_ACCOUNT, stages=frozenset({"mail"}), text=_SENDER_NOT_OWNED),
     _Rule({501, 553}, SENDER_NOT_ACCOUNT, stages=frozenset({"mail"})),
     _Rule(_ANY_5XX, RELAY_DENIED, stages=frozenset({"rcpt"}), text=re.compile("relay", re.IGNORECASE)),
