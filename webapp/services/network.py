@@ -27,7 +27,7 @@ FIELDS = ("proxy_url", "proxy_username", "no_proxy")
 # A request to a host on the no-proxy list: no proxy at all, not even one from the environment.
 DIRECT: dict[str, str | None] = {"http": None, "https": None, "all": None}
 ENVIRONMENT = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
-NO_PROXY_SPLIT = re.compile(r"[\s,;]+")
+NO_PROXY_SPLIT = re.compile(r"[\s,;，；、]+")
 NAME = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$")
 REPLY_CHARS = 2000  # how much of the test reply the result box shows
 
