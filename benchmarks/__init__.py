@@ -1,0 +1,1 @@
+"""Benchmarks of delivery and the case pages, run by `make bench` (`python -m benchmarks`)."""
