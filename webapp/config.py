@@ -29,6 +29,13 @@ def _secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
+def engine_options(uri: str, options: dict) -> dict:
+    """SQLite waits up to 30 s for its write lock: delivery workers and requests write at the same time."""
+    if uri.startswith("sqlite"):
+        return {**options, "connect_args": {"timeout": 30, **options.get("connect_args", {})}}
+    return options
+
+
 class Config:
     """Production and `make run` defaults."""
 
@@ -56,9 +63,6 @@ class Config:
     def __init__(self, instance_path: Path):
         instance_path.mkdir(parents=True, exist_ok=True)
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
-        if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
-            # Delivery workers and requests write at once: wait for SQLite's lock rather than fail after 5 s.
-            self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "connect_args": {"timeout": 30}}
         self.SECRET_KEY = _secret_key(instance_path)
         self.SESSION_COOKIE_SECURE = os.environ.get("HERALD_SECURE_COOKIES") == "1"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
