@@ -9,8 +9,10 @@ from flask_migrate import upgrade
 from webapp import create_app
 from webapp.config import TestConfig
 from webapp.extensions import db
+from webapp.services import cases as case_service
 from webapp.services import projects as project_service
 from webapp.services import users as user_service
+from webapp.services.cases import CaseInput
 
 # Real servers for the tests: provider emulators (HTTP) and SMTP servers (aiosmtpd).
 pytest_plugins = ["tests.emulators.fixtures", "tests.smtp_fixtures"]
@@ -85,6 +87,24 @@ def project(app, admin, member):
     project = project_service.create_project("Checkout", "The web shop's checkout", creator=admin)
     project_service.add_member(project, member)
     return project
+
+
+@pytest.fixture
+def case(project, admin, member):
+    """A case of the project, made by the member, maintained by the member, followed by the admin."""
+    return case_service.create_case(
+        project,
+        member,
+        CaseInput(
+            title="Pay by card",
+            module="Checkout/Payment",
+            priority="P1",
+            steps="Open the cart\nPay",
+            tags=["smoke"],
+            maintainer_id=member.id,
+            follower_ids=[admin.id],
+        ),
+    )
 
 
 def login(client, user, password=PASSWORD):

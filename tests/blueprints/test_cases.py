@@ -44,23 +44,6 @@ def url(project):
     return f"/projects/{project.id}/cases"
 
 
-@pytest.fixture
-def case(project, admin, member):
-    return case_service.create_case(
-        project,
-        member,
-        CaseInput(
-            title="Pay by card",
-            module="Checkout/Payment",
-            priority="P1",
-            steps="Open the cart\nPay",
-            tags=["smoke"],
-            maintainer_id=member.id,
-            follower_ids=[admin.id],
-        ),
-    )
-
-
 def form_of(case: Case, **changes) -> dict:
     """What the edit form posts back for the case, with some fields changed."""
     data = {

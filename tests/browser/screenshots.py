@@ -8,7 +8,6 @@ PNG per page into the folder given.
 
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from flask import url_for
@@ -56,7 +55,7 @@ def fill_demo_data(server: LiveServer) -> dict[str, int]:
             data.expected = "The shop behaves as the title says."
             created.append(case_service.create_case(project, admin, data))
         changed = created[2]
-        edit = replace(_input_of(changed), priority="P1", tags=["email", "smoke"], follower_ids=[lei.id])
+        edit = CaseInput.of(changed, priority="P1", tags=["email", "smoke"], follower_ids=[lei.id])
         case_service.update_case(changed, mei, edit)
         case_service.delete_case(created[-1], admin)
         robot = _demo_robots(project)
@@ -91,21 +90,6 @@ def _demo_robots(project) -> Robot:
     db.session.add_all([wecom, dingtalk])
     db.session.commit()
     return dingtalk
-
-
-def _input_of(case) -> CaseInput:
-    """What the edit form would send back unchanged."""
-    return CaseInput(
-        title=case.title,
-        module=case.module,
-        priority=case.priority,
-        precondition=case.precondition,
-        steps=case.steps,
-        expected=case.expected,
-        tags=case.tag_list,
-        maintainer_id=case.maintainer_id,
-        follower_ids=[u.id for u in case.followers],
-    )
 
 
 def pages(ids: dict[str, int]) -> list[tuple[str, str, dict]]:

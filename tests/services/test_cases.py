@@ -22,40 +22,6 @@ def case_count() -> int:
     return db.session.scalar(select(func.count(Case.id)))
 
 
-@pytest.fixture
-def case(project, admin, member):
-    return case_service.create_case(
-        project,
-        member,
-        CaseInput(
-            title="Pay by card",
-            module="Checkout/Payment",
-            priority="P1",
-            steps="Open the cart\nPay",
-            tags=["smoke"],
-            maintainer_id=member.id,
-            follower_ids=[admin.id],
-        ),
-    )
-
-
-def inputs_of(case: Case, **changes) -> CaseInput:
-    """The case's current values as a CaseInput, with some changed."""
-    values = dict(
-        title=case.title,
-        module=case.module,
-        priority=case.priority,
-        precondition=case.precondition,
-        steps=case.steps,
-        expected=case.expected,
-        tags=case.tag_list,
-        maintainer_id=case.maintainer_id,
-        follower_ids=[u.id for u in case.followers],
-    )
-    values.update(changes)
-    return CaseInput(**values)
-
-
 def test_create_records_one_created_event_with_a_snapshot(project, member, case):
     [event] = events()
     assert (event.kind, event.project_id, event.actor_id, event.case_id) == (
@@ -132,7 +98,7 @@ def test_update_records_old_and_new_of_each_changed_field(project, admin, member
     changes = case_service.update_case(
         case,
         admin,
-        inputs_of(
+        CaseInput.of(
             case,
             title="Pay by card or wallet",
             priority="P0",
@@ -165,13 +131,15 @@ def test_update_records_old_and_new_of_each_changed_field(project, admin, member
 
 
 def test_removing_the_maintainer_and_followers_is_a_change(member, case):
-    changes = case_service.update_case(case, member, inputs_of(case, maintainer_id=None, follower_ids=[]))
+    changes = case_service.update_case(case, member, CaseInput.of(case, maintainer_id=None, follower_ids=[]))
     assert changes == {"maintainer": ["Mei Member", None], "followers": [["Ada Admin"], []]}
 
 
 def test_saving_without_a_change_records_nothing(admin, member, case):
     before = case.updated_at
-    same = inputs_of(case, steps="Open the cart\r\nPay", module="Checkout / Payment", tags=["smoke", "smoke"])
+    same = CaseInput.of(
+        case, steps="Open the cart\r\nPay", module="Checkout / Payment", tags=["smoke", "smoke"]
+    )
     assert case_service.update_case(case, admin, same) == {}
     assert [e.kind for e in events()] == ["case.created"]
     assert case.updated_by == member
@@ -179,23 +147,27 @@ def test_saving_without_a_change_records_nothing(admin, member, case):
 
 
 def test_follower_order_is_not_a_change(project, admin, member, case):
-    case_service.update_case(case, member, inputs_of(case, follower_ids=[member.id, admin.id]))
+    case_service.update_case(case, member, CaseInput.of(case, follower_ids=[member.id, admin.id]))
     db.session.expire_all()
     # Loaded back sorted by name (Ada, Mei); given the other way round, they are still the same people.
-    assert case_service.update_case(case, member, inputs_of(case, follower_ids=[member.id, admin.id])) == {}
+    assert (
+        case_service.update_case(case, member, CaseInput.of(case, follower_ids=[member.id, admin.id])) == {}
+    )
 
 
 def test_maintainer_is_compared_by_person_not_by_name(project, member, case):
     twin = user_service.create_user("Mei Member", "mei2@example.com", PASSWORD)
     project_service.add_member(project, twin)
-    changes = case_service.update_case(case, member, inputs_of(case, maintainer_id=twin.id))
+    changes = case_service.update_case(case, member, CaseInput.of(case, maintainer_id=twin.id))
     assert changes == {"maintainer": ["Mei Member", "Mei Member"]}
     assert events()[-1].data["case"]["maintainer_id"] == twin.id
 
 
 def test_a_failing_update_changes_nothing(project, member, outsider, case):
     with pytest.raises(ServiceError):
-        case_service.update_case(case, member, inputs_of(case, title="New title", maintainer_id=outsider.id))
+        case_service.update_case(
+            case, member, CaseInput.of(case, title="New title", maintainer_id=outsider.id)
+        )
     db.session.expire_all()
     assert case.title == "Pay by card"
     assert case.maintainer == member
@@ -204,12 +176,12 @@ def test_a_failing_update_changes_nothing(project, member, outsider, case):
 
 def test_someone_who_left_the_project_may_stay_but_not_be_added(project, admin, member, outsider, case):
     project_service.remove_member(project, admin)  # admin follows the case
-    assert case_service.update_case(case, member, inputs_of(case, priority="P3")) == {
+    assert case_service.update_case(case, member, CaseInput.of(case, priority="P3")) == {
         "priority": ["P1", "P3"]
     }
     assert [u.id for u in case.followers] == [admin.id]
     with pytest.raises(ServiceError):
-        case_service.update_case(case, member, inputs_of(case, maintainer_id=admin.id))
+        case_service.update_case(case, member, CaseInput.of(case, maintainer_id=admin.id))
 
 
 def test_delete_records_a_snapshot_and_removes_the_case(project, admin, case):
@@ -232,7 +204,7 @@ def test_archived_projects_are_read_only(app, project, member, case):
     project_service.set_archived(project, True)
     for change in (
         lambda: case_service.create_case(project, member, CaseInput(title="New")),
-        lambda: case_service.update_case(case, member, inputs_of(case, title="Changed")),
+        lambda: case_service.update_case(case, member, CaseInput.of(case, title="Changed")),
         lambda: case_service.delete_case(case, member),
     ):
         with pytest.raises(ServiceError) as error:

@@ -44,6 +44,22 @@ class CaseInput:
     maintainer_id: int | None = None
     follower_ids: list[int] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, case: Case, **changes: Any) -> "CaseInput":
+        """The case's current values, with some changed: what an edit form posts back."""
+        values = {
+            "title": case.title,
+            "module": case.module,
+            "priority": case.priority,
+            "precondition": case.precondition,
+            "steps": case.steps,
+            "expected": case.expected,
+            "tags": case.tag_list,
+            "maintainer_id": case.maintainer_id,
+            "follower_ids": [u.id for u in case.followers],
+        }
+        return cls(**{**values, **changes})
+
 
 def parse_tags(text: str) -> list[str]:
     """Tags from "smoke, login ,smoke" to ["smoke", "login"]: trimmed, unique, in order."""
