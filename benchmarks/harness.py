@@ -171,8 +171,9 @@ class WatchedPool:
 
 
 def jobs(app: Flask) -> int:
-    """Delivery jobs the app's pool has queued or running."""
-    return app.extensions["herald.dispatcher"]._pool.jobs()
+    """Delivery jobs the app's pool has queued or running, and attempts not written yet."""
+    dispatcher = app.extensions["herald.dispatcher"]
+    return dispatcher._pool.jobs() + dispatcher.recorder.pending
 
 
 class Client(FlaskClient):

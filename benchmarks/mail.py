@@ -62,7 +62,12 @@ class Setup:
                 session.send_message(message)
 
     def herald(self, planned) -> None:
-        """The job a worker runs for the event's mail: claim every row, one session, record every attempt."""
+        """The event's mail as a commit hands it on: one job to the pool, until every attempt is recorded."""
+        self.app.extensions["herald.dispatcher"].submit([delivery_id for delivery_id, *_ in planned])
+        assert harness.wait_until(lambda: harness.jobs(self.app) == 0, timeout=120) is not None
+
+    def in_this_thread(self, planned) -> None:
+        """The pool's work without threads (one claim, one session, one record): cProfile sees it all."""
         with self.app.app_context():
             deliver([delivery_id for delivery_id, *_ in planned])
 
@@ -111,7 +116,7 @@ def run(workspace: Workspace, remote) -> list[Result]:
                 sessions.append(remote.mail_sessions("mail"))
         unsent += 0 if setup.all_sent(planned) else 1
     planned = setup.plan()
-    total, parts = profiling.profile(lambda: setup.herald(planned))
+    total, parts = profiling.profile(lambda: setup.in_this_thread(planned))
     floor = median(seconds["floor"])
     herald_note = "all 200 sent" if not unsent else f"{unsent} rounds not all sent"
     herald_note += f" in {max(sessions)} SMTP session(s); profile per mail: " + profiling.describe(
@@ -124,7 +129,7 @@ def run(workspace: Workspace, remote) -> list[Result]:
             runs=seconds["floor"],
         ),
         Result(
-            f"Mail to {RECIPIENTS}, Herald (one session, each mail claimed and recorded)",
+            f"Mail to {RECIPIENTS}, Herald (one claim, one session, every mail recorded)",
             median(seconds["herald"]),
             floor=floor,
             floor_name="floor",

@@ -7,6 +7,7 @@ count what arrives.
 """
 
 import signal
+import time
 
 import pytest
 
@@ -50,6 +51,8 @@ def _kill_while_a_robot_hangs(app, project, admin, door) -> dict[str, str]:
         if not door.wait_held(1, timeout=60):
             server.kill()
             pytest.fail(f"the server never reached the robot: {server.communicate()[1]}")
+        # Attempts are written by a thread of their own a moment after the send: let the mail's land first.
+        mails_recorded = _until(lambda: {d.status for d in deliveries() if d.channel == "email"} == {"sent"})
         server.send_signal(signal.SIGKILL)
         assert server.wait(timeout=10) == -signal.SIGKILL
     finally:
@@ -57,7 +60,17 @@ def _kill_while_a_robot_hangs(app, project, admin, door) -> dict[str, str]:
             server.kill()
         server.communicate()
     door.release(deliver=False)  # the dead server's request never reached the group
+    assert mails_recorded, "the mail's attempts were never recorded"
     return env
+
+
+def _until(condition, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @pytest.mark.parametrize("restart", ["cron", "sweeper"])

@@ -1,17 +1,32 @@
-"""Delivery, in one place: claim a row, send it through its channel, read the reply, record the attempt."""
+"""Delivery, in one place: claim rows, send them through their channel, read the replies, record the attempts.
+
+Three steps, so that the database is touched twice per batch of messages, not several times per message:
+
+- prepare() claims every due row of a job in one transaction (one UPDATE), gives each robot message its
+  place in its robot's pace, and reads what sending needs (settings, the event's facts) once per batch;
+- send_robot() and send_mail() talk to the provider and touch no database;
+- write() records a batch of attempts in one transaction.
+
+deliver() runs the three in a row (tests, the CLI, Send test message); the dispatcher runs the sends in its
+pool and writes attempts as they come, from one recorder thread. A row is only ever sent under its claim's
+lease, and only while enough of the lease is left for the send to finish: a dead worker's rows come back to
+others, and a row whose lease ran out while it waited is given back unsent rather than risk a second copy.
+"""
 
 import logging
 import time
-from dataclasses import replace
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import requests
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from webapp.extensions import db
-from webapp.models import Delivery, DeliveryAttempt, Project, Robot
+from webapp.models import Delivery, DeliveryAttempt, Event, Project, Robot
 from webapp.models._types import utcnow
 from webapp.notifications import http, pacing
 from webapp.notifications.channels.base import (
@@ -32,25 +47,96 @@ DEFAULT_BACKOFF = (30, 120, 600, 3600)
 OPEN = ("pending", "retrying")
 INTERNAL_ERROR = _l("Herald hit an unexpected error while sending this message.")
 INTERNAL_ERROR_FIX = _l("Herald will try again; if it keeps failing, report it with this message's details.")
+ROBOT_DELETED = _l("The robot was deleted.")
+ROBOT_DELETED_FIX = _l("Nothing to do: the message is dropped.")
 log = logging.getLogger(__name__)
 
 
-def claim(delivery_id: int) -> Delivery | None:
-    """Take one due row for this worker, atomically (one UPDATE; safe across processes), or None."""
-    now = utcnow()
-    result = db.session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status.in_(OPEN),
-            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-        )
-        .values(lease_until=now + _lease())
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return db.session.get(Delivery, delivery_id) if result.rowcount == 1 else None
+# --- what the steps hand each other -------------------------------------------------------------------------
+
+
+@dataclass
+class Claimed:
+    """A row this worker holds until lease_until, with what sending and recording it need."""
+
+    id: int
+    channel: str
+    target: str
+    subject: str
+    body_text: str
+    body_html: str
+    attempts: int
+    event_id: int | None
+    project_id: int | None
+    lease_until: datetime
+    send_by: datetime  # a send must start before this, so that it ends within the lease
+
+    @property
+    def may_send(self) -> bool:
+        return utcnow() < self.send_by
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> "Claimed":
+        """An ORM row as the steps take it (not claimed: for building or recording outside the outbox)."""
+        now = utcnow()
+        columns = (getattr(delivery, name) for name in _COLUMNS)
+        return cls(*columns, lease_until=now, send_by=now)
+
+
+# The columns a claim reads, in Claimed's order.
+_COLUMNS = (
+    "id",
+    "channel",
+    "target",
+    "subject",
+    "body_text",
+    "body_html",
+    "attempts",
+    "event_id",
+    "project_id",
+)
+
+
+@dataclass
+class Attempt:
+    """What one try came to, waiting to be written; no outcome: the row was not tried and is given back."""
+
+    row: Claimed
+    outcome: Outcome | None
+    started: datetime | None = None
+    duration_ms: int = 0
+    request: str = ""
+    robot_id: int | None = None  # a paced robot: its place in the pace is dated by `ended`, or freed
+    ended: float | None = None
+
+
+@dataclass
+class RobotJob:
+    row: Claimed
+    robot_id: int
+    settings: RobotSettings
+    message: RobotMessage
+    proxies: dict | None
+    slot: float | None = None  # when pacing lets it go (pacing's clock); None: the robot is not paced
+
+
+@dataclass
+class MailJob:
+    rows: list[Claimed]
+    settings: object  # SmtpSettings
+
+
+@dataclass
+class Prepared:
+    mail: MailJob | None
+    robots: list[RobotJob]
+
+    @property
+    def jobs(self) -> list[MailJob | RobotJob]:
+        return ([self.mail] if self.mail else []) + self.robots
+
+
+# --- step 1: claim and prepare ------------------------------------------------------------------------------
 
 
 def _lease() -> timedelta:
@@ -58,108 +144,149 @@ def _lease() -> timedelta:
     return LEASE if seconds is None else timedelta(seconds=seconds)
 
 
-def record(delivery: Delivery, outcome: Outcome, started, duration_ms: int, request: str = "") -> None:
-    """Write the attempt and move the row to sent, retrying (with backoff) or failed."""
-    backoff = current_app.config.get("NOTIFICATIONS_BACKOFF", DEFAULT_BACKOFF)
-    delivery.attempts += 1
-    delivery.attempt_log.append(
-        DeliveryAttempt(
-            started_at=started,
-            duration_ms=duration_ms,
-            status=outcome.status.value,
-            code=outcome.code,
-            cause=str(outcome.cause),
-            fix=str(outcome.fix),
-            request=request,
-            reply=outcome.raw,
+def _claim(ids: list[int]) -> list[Claimed]:
+    """Take the due rows among ids for this worker, atomically (one UPDATE; safe across processes)."""
+    now = utcnow()
+    lease = _lease()
+    until = now + lease
+    # A send may start while the lease has room for the longest send (the robot timeouts), or half of it.
+    send_by = until - min(timedelta(seconds=sum(_timeouts())), lease / 2)
+    table = Delivery.__table__
+    rows = db.session.execute(
+        update(table)
+        .where(
+            table.c.id.in_(ids),
+            table.c.status.in_(OPEN),
+            or_(table.c.lease_until.is_(None), table.c.lease_until < now),
+            or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
         )
-    )
-    delivery.code, delivery.cause, delivery.fix, delivery.reply = (
-        outcome.code,
-        str(outcome.cause),
-        str(outcome.fix),
-        outcome.raw,
-    )
-    delivery.lease_until = None
-    if outcome.status is Status.SENT:
-        delivery.status, delivery.sent_at, delivery.next_attempt_at = "sent", utcnow(), None
-    elif (
-        outcome.status is Status.RETRY and delivery.event_id is not None and delivery.attempts <= len(backoff)
-    ):
-        # (A test message, with no event, is a one-off: its sender is watching the result now.)
-        delivery.status = "retrying"
-        delivery.next_attempt_at = utcnow() + timedelta(seconds=backoff[delivery.attempts - 1])
-    else:
-        delivery.status, delivery.next_attempt_at = "failed", None
-    db.session.commit()
+        .values(lease_until=until)
+        .returning(*(table.c[name] for name in _COLUMNS))
+    ).all()
+    order = {delivery_id: n for n, delivery_id in enumerate(ids)}
+    claimed = [Claimed(*row, lease_until=until, send_by=send_by) for row in rows]
+    return sorted(claimed, key=lambda row: order[row.id])
 
 
-def deliver(delivery_ids: list[int]) -> None:
-    """Send every due row among these ids; e-mail to several people shares one SMTP session.
+def prepare(ids: list[int]) -> Prepared:
+    """Claim the due rows among ids and make them ready to send, in one transaction.
 
-    Each row is claimed just before it goes, so that its lease covers its own send only: rows waiting
-    behind a slow robot stay free for other workers, and never outlive a lease taken long before their turn.
+    Rows that need no send (the robot is gone, a test message the robot cannot take now) are recorded here;
+    rows that must wait for their robot's pace, or went into a digest, are left as their row says.
     """
-    channels = dict(
-        db.session.execute(select(Delivery.id, Delivery.channel).where(Delivery.id.in_(delivery_ids))).all()
+    rows = _claim(ids)
+    mail = [row for row in rows if row.channel == "email"]
+    by_robot: dict[int, list[Claimed]] = defaultdict(list)
+    for row in rows:
+        if row.channel in KINDS:
+            by_robot[int(row.target)].append(row)
+    prepared = Prepared(mail=MailJob(mail, _smtp_settings()) if mail else None, robots=[])
+    if by_robot:
+        done = _prepare_robots(by_robot, prepared.robots)
+        write(done)
+    db.session.commit()
+    return prepared
+
+
+def _prepare_robots(by_robot: dict[int, list[Claimed]], jobs: list[RobotJob]) -> list[Attempt]:
+    robots = {r.id: r for r in db.session.scalars(select(Robot).where(Robot.id.in_(list(by_robot))))}
+    messages = Messages()
+    network = _proxy_settings()
+    done: list[Attempt] = []
+    for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
+        robot, rows = robots.get(robot_id), by_robot[robot_id]
+        if robot is None:
+            outcome = Outcome(Status.FAILED, ROBOT_DELETED, ROBOT_DELETED_FIX)
+            done += [Attempt(row, outcome, started=utcnow()) for row in rows]
+            continue
+        settings = robot_settings(robot)
+        for row, admission in pacing.admit(robot, rows):
+            if admission.refusal is not None:
+                done.append(Attempt(row, admission.refusal, started=utcnow()))
+                continue
+            jobs.append(
+                RobotJob(
+                    row=row,
+                    robot_id=robot.id,
+                    settings=settings,
+                    message=admission.message or messages.message(row),
+                    proxies=_proxies_for(robot.webhook_url, network),
+                    slot=admission.slot,
+                )
+            )
+    return done
+
+
+def _smtp_settings():
+    from webapp.services.settings import smtp_settings  # services import this module: import when used
+
+    return smtp_settings()
+
+
+def _proxy_settings():
+    from webapp.services.network import proxy_settings
+
+    return proxy_settings()
+
+
+def _proxies_for(url: str, network) -> dict | None:
+    from webapp.services.network import proxies_for
+
+    return proxies_for(url, network)
+
+
+def proxies(url: str = "") -> dict[str, str | None] | None:
+    """The outbound proxy for robot traffic to url (System settings → Network); None: the environment's."""
+    return _proxies_for(url, None)
+
+
+class Messages:
+    """Robot messages of a batch: what comes from the event (link, mentions, case) is read once per event."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, RobotMessage] = {}
+
+    def message(self, row: Claimed) -> RobotMessage:
+        if row.event_id is None:  # a test message
+            return RobotMessage(title=row.subject, body=row.body_text, delivery_id=str(row.id))
+        if row.event_id not in self._events:
+            self._events[row.event_id] = _event_message(db.session.get(Event, row.event_id))
+        return replace(
+            self._events[row.event_id], title=row.subject, body=row.body_text, delivery_id=str(row.id)
+        )
+
+
+def _event_message(event: Event) -> RobotMessage:
+    """The part of a robot message that is the same for every robot the event goes to."""
+    case = event.data.get("case", {})
+    base_url = current_app.config["BASE_URL"].rstrip("/")
+    link = (
+        f"{base_url}/projects/{event.project_id}/activity"
+        if event.kind == "case.deleted"
+        else f"{base_url}/projects/{event.project_id}/cases/{event.case_id}"
     )
-    emails = [claim(i) for i in delivery_ids if channels.get(i) == "email"]
-    emails = [d for d in emails if d is not None]
-    if emails:
-        _guarded(_deliver_emails, emails)
-    for delivery_id in delivery_ids:
-        if channels.get(delivery_id) in KINDS:
-            delivery = claim(delivery_id)
-            if delivery is not None:
-                _guarded(_deliver_robot, delivery)
+    project = db.session.get(Project, event.project_id)
+    setting = message_setting(event.project_id, event.kind)
+    mobiles = [user.mobile for user in mail_receivers(event, setting) if user.mobile]
+    return RobotMessage(
+        title="",
+        body="",
+        link=link,
+        mention_mobiles=mobiles,
+        event=event.kind,
+        project={"id": event.project_id, "name": project.name if project else ""},
+        case={"id": event.case_id, "title": case.get("title", ""), "link": link},
+        actor={"id": event.actor_id, "name": event.actor.name if event.actor else ""},
+        changes=[
+            {"field": name, "old": old, "new": new}
+            for name, (old, new) in event.data.get("changes", {}).items()
+        ],
+    )
 
 
-def _guarded(send, target) -> None:
-    """Run one send; a bug in Herald becomes a recorded, retried attempt instead of a row stuck as pending."""
-    try:
-        send(target)
-    except Exception as error:
-        log.exception("sending failed inside Herald")
-        db.session.rollback()
-        outcome = Outcome(Status.RETRY, INTERNAL_ERROR, INTERNAL_ERROR_FIX, "internal", type(error).__name__)
-        for delivery in target if isinstance(target, list) else [target]:
-            delivery = db.session.get(Delivery, delivery.id)
-            if delivery.status in OPEN and delivery.lease_until is not None:
-                record(delivery, outcome, utcnow(), 0)
-
-
-def _deliver_robot(delivery: Delivery) -> None:
-    robot = db.session.get(Robot, int(delivery.target))
-    if robot is None:
-        outcome = Outcome(
-            Status.FAILED, _l("The robot was deleted."), _l("Nothing to do: the message is dropped.")
-        )
-        record(delivery, outcome, utcnow(), 0)
-        return
-    admission = pacing.admit(delivery, robot)  # within the provider's rate limit
-    if admission is None:  # it waits for a free slot, or went out inside a digest: its row says which
-        return
-    started, clock = utcnow(), time.monotonic()
-    if admission.refusal is not None:
-        record(delivery, admission.refusal, started, 0)
-        return
-    settings = robot_settings(robot)
-    now = datetime.now(UTC)
-    request = CHANNELS[robot.kind].build_request(admission.message or robot_message(delivery), settings, now)
-    route = proxies(request.url)
-    try:
-        reply = http.post(request, timeout=_timeouts(), proxies=route)
-    except requests.RequestException as error:
-        outcome = http.network_failure(error, request.url, kind=robot.kind, proxies=route)
-        # requests quotes the whole address, token included, in its error text.
-        outcome = replace(outcome, raw=scrub(outcome.raw, settings_secrets(settings)))
-    else:
-        outcome = CHANNELS[robot.kind].classify(
-            reply.status_code, reply.headers, reply.text, settings=settings, now=now
-        )
-    duration = int((time.monotonic() - clock) * 1000)
-    admission.finish()
-    record(delivery, outcome, started, duration, request=describe(request.masked()))
+def robot_message(delivery: Delivery) -> RobotMessage:
+    """The message as the channel takes it, from an outbox row."""
+    return Messages().message(Claimed.of(delivery))
 
 
 def robot_settings(robot: Robot) -> RobotSettings:
@@ -173,36 +300,121 @@ def robot_settings(robot: Robot) -> RobotSettings:
     )
 
 
-def robot_message(delivery: Delivery) -> RobotMessage:
-    """The message as the channel takes it, from the outbox row and (when there is one) its event."""
-    event = delivery.event
-    if event is None:  # a test message
-        return RobotMessage(title=delivery.subject, body=delivery.body_text, delivery_id=str(delivery.id))
-    case = event.data.get("case", {})
-    base_url = current_app.config["BASE_URL"].rstrip("/")
-    link = (
-        f"{base_url}/projects/{event.project_id}/activity"
-        if event.kind == "case.deleted"
-        else f"{base_url}/projects/{event.project_id}/cases/{event.case_id}"
+# --- step 2: send (no database) -----------------------------------------------------------------------------
+
+
+def send_robot(job: RobotJob) -> Attempt | None:
+    """Post one robot message at its place in the pace and read the reply; a bug becomes a retried attempt.
+
+    None: nothing to record (the message waits in the outbox for a place in its robot's pace).
+    """
+    row = job.row
+    paced = {"robot_id": job.robot_id} if job.slot is not None else {}
+    while job.slot is not None:
+        wait = job.slot - pacing.clock.now()
+        if wait >= -pacing.LATE:
+            pacing.clock.sleep(max(wait, 0))
+            pacing.starts().go(job.robot_id, pacing.LIMITS[job.settings.kind])
+            break
+        if not _new_place(job):  # its place passed long ago while it waited for a thread (a busy pool)
+            return None
+    if not row.may_send:
+        return Attempt(row, None, **paced)
+    started, clock = utcnow(), time.monotonic()
+    try:
+        now = datetime.now(UTC)
+        channel = CHANNELS[job.settings.kind]
+        request = channel.build_request(job.message, job.settings, now)
+        try:
+            reply = http.post(request, timeout=_timeouts(), proxies=job.proxies)
+        except requests.RequestException as error:
+            outcome = http.network_failure(error, request.url, kind=job.settings.kind, proxies=job.proxies)
+            # requests quotes the whole address, token included, in its error text.
+            outcome = replace(outcome, raw=scrub(outcome.raw, settings_secrets(job.settings)))
+        else:
+            outcome = channel.classify(
+                reply.status_code, reply.headers, reply.text, settings=job.settings, now=now
+            )
+        described = describe(request.masked())
+    except Exception as error:  # a bug in Herald must not leave the row stuck as claimed
+        log.exception("sending a robot message failed inside Herald")
+        outcome, described = _internal_error(error), ""
+    return Attempt(
+        row,
+        outcome,
+        started=started,
+        duration_ms=int((time.monotonic() - clock) * 1000),
+        request=described,
+        ended=pacing.clock.now(),
+        **paced,
     )
-    project = db.session.get(Project, event.project_id)
-    setting = message_setting(event.project_id, event.kind)
-    mobiles = [user.mobile for user in mail_receivers(event, setting) if user.mobile]
-    return RobotMessage(
-        title=delivery.subject,
-        body=delivery.body_text,
-        link=link,
-        mention_mobiles=mobiles,
-        event=event.kind,
-        project={"id": event.project_id, "name": project.name if project else ""},
-        case={"id": event.case_id, "title": case.get("title", ""), "link": link},
-        actor={"id": event.actor_id, "name": event.actor.name if event.actor else ""},
-        changes=[
-            {"field": name, "old": old, "new": new}
-            for name, (old, new) in event.data.get("changes", {}).items()
-        ],
-        delivery_id=str(delivery.id),
-    )
+
+
+def send_mail(job: MailJob) -> Iterator[Attempt]:
+    """Send every mail of the job through one SMTP session, yielding each attempt as soon as it is known.
+
+    A mail whose claim no longer leaves time to send it is given back unsent, and the session ends there.
+    """
+    from webapp.notifications.channels import email as email_channel
+    from webapp.notifications.smtp import send_each
+
+    settings = job.settings
+    in_session: list[Claimed] = []  # rows handed to the session, in order, whose outcome has not come yet
+    bugs: list[Attempt] = []  # rows whose message could not be composed: a bug in Herald, retried
+    given_back: list[Claimed] = []
+
+    def messages():
+        for n, row in enumerate(job.rows):
+            if not row.may_send:
+                given_back.extend(job.rows[n:])
+                return
+            try:
+                message = email_channel.compose(
+                    subject=row.subject,
+                    html=row.body_html,
+                    text=row.body_text,
+                    sender=settings.sender,
+                    recipients=[row.target],
+                )
+            except Exception as error:
+                log.exception("composing a mail failed inside Herald")
+                bugs.append(Attempt(row, _internal_error(error), started=utcnow()))
+                continue
+            in_session.append(row)
+            yield message
+
+    started, clock = utcnow(), time.monotonic()
+    for outcome in send_each(settings, messages()):
+        row, now = in_session.pop(0), time.monotonic()
+        yield from bugs
+        bugs.clear()
+        yield Attempt(
+            row,
+            outcome,
+            started=started,
+            duration_ms=int((now - clock) * 1000),
+            request=f"SMTP {settings.host}:{settings.port} → {row.target}",
+        )
+        started, clock = utcnow(), now
+    yield from bugs
+    for row in given_back:  # not sent: the claim was running out
+        yield Attempt(row, None)
+
+
+def _new_place(job: RobotJob) -> bool:
+    """Take a new place in the pace for a message whose place has passed; False: it waits in the outbox."""
+    robot = db.session.get(Robot, job.robot_id)
+    admitted = pacing.readmit(robot, job.row) if robot is not None else []
+    db.session.commit()
+    for _, admission in admitted:
+        job.slot = admission.slot
+        job.message = admission.message or job.message
+        return admission.refusal is None
+    return False
+
+
+def _internal_error(error: Exception) -> Outcome:
+    return Outcome(Status.RETRY, INTERNAL_ERROR, INTERNAL_ERROR_FIX, "internal", type(error).__name__)
 
 
 def describe(request) -> str:
@@ -218,40 +430,137 @@ def _timeouts() -> tuple[float, float]:
     )
 
 
-def proxies(url: str = "") -> dict[str, str | None] | None:
-    """The outbound proxy for robot traffic to url (System settings → Network); None: the environment's."""
-    from webapp.services.network import proxies_for  # services import this module: import when used
+# --- step 3: record -----------------------------------------------------------------------------------------
 
-    return proxies_for(url)
+_ROW = Delivery.__table__.c
 
 
-def _deliver_emails(deliveries: list[Delivery]) -> None:
-    from webapp.notifications.channels import email as email_channel
-    from webapp.notifications.smtp import send_messages
-    from webapp.services.settings import smtp_settings
-
-    settings = smtp_settings()
-    started, clock = utcnow(), time.monotonic()
-    messages = [
-        email_channel.compose(
-            subject=d.subject,
-            html=d.body_html,
-            text=d.body_text,
-            sender=settings.sender,
-            recipients=[d.target],
+def _record_statement(sent_at):
+    return (
+        update(Delivery.__table__)
+        .where(_ROW.id == bindparam("row_id"))
+        .values(
+            attempts=bindparam("attempts"),
+            status=bindparam("status"),
+            next_attempt_at=bindparam("next_at"),
+            sent_at=sent_at,
+            lease_until=None,
+            code=bindparam("code"),
+            cause=bindparam("cause"),
+            fix=bindparam("fix"),
+            reply=bindparam("reply"),
         )
-        for d in deliveries
-    ]
-    outcomes = send_messages(settings, messages)
-    duration = int((time.monotonic() - clock) * 1000)
-    for delivery, outcome in zip(deliveries, outcomes, strict=True):
-        record(
-            delivery,
-            outcome,
-            started,
-            duration,
-            request=f"SMTP {settings.host}:{settings.port} → {delivery.target}",
+    )
+
+
+_RECORD_SENT = _record_statement(bindparam("sent_at"))
+_RECORD_UNSENT = _record_statement(_ROW.sent_at)  # a row sent before keeps its first sent time
+# Given back unsent: only if the claim is still this worker's (another may have taken the row over since).
+_GIVE_BACK = (
+    update(Delivery.__table__)
+    .where(_ROW.id == bindparam("row_id"), _ROW.lease_until == bindparam("lease"))
+    .values(lease_until=None)
+)
+
+
+def write(attempts: Iterable[Attempt]) -> None:
+    """Record attempts in the current transaction: the attempt log, each row's new state, the robots' pace.
+
+    A sent message becomes sent; a temporary failure retrying after its back-off (while steps are left);
+    anything else failed. The caller commits.
+    """
+    attempts = list(attempts)
+    if not attempts:
+        return
+    backoff = current_app.config.get("NOTIFICATIONS_BACKOFF", DEFAULT_BACKOFF)
+    now = utcnow()
+    rows, log_rows, given_back = [], [], []
+    paces: dict[int, dict[int, float | None]] = defaultdict(dict)
+    for attempt in attempts:
+        row, outcome = attempt.row, attempt.outcome
+        if attempt.robot_id is not None:
+            paces[attempt.robot_id][row.id] = attempt.ended if outcome is not None else None
+        if outcome is None:
+            given_back.append({"row_id": row.id, "lease": row.lease_until})
+            continue
+        count = row.attempts + 1
+        sent_at, next_at = None, None
+        if outcome.status is Status.SENT:
+            status, sent_at = "sent", now
+        elif outcome.status is Status.RETRY and row.event_id is not None and count <= len(backoff):
+            # (A test message, with no event, is a one-off: its sender is watching the result now.)
+            status, next_at = "retrying", now + timedelta(seconds=backoff[count - 1])
+        else:
+            status = "failed"
+        text = {"code": outcome.code, "cause": str(outcome.cause), "fix": str(outcome.fix)}
+        text["reply"] = outcome.raw
+        rows.append({"row_id": row.id, "attempts": count, "status": status, "next_at": next_at, **text})
+        rows[-1]["sent_at"] = sent_at
+        log_rows.append(
+            {
+                "delivery_id": row.id,
+                "started_at": attempt.started or now,
+                "duration_ms": attempt.duration_ms,
+                "status": outcome.status.value,
+                "request": attempt.request,
+                **text,
+            }
         )
+    if log_rows:
+        db.session.execute(insert(DeliveryAttempt.__table__), log_rows)
+    _record_rows(rows)
+    if given_back:
+        db.session.execute(_GIVE_BACK, given_back)
+    for robot_id in sorted(paces):
+        pacing.finish(robot_id, paces[robot_id])
+
+
+def _record_rows(rows: list[dict]) -> None:
+    sent = [row for row in rows if row["sent_at"] is not None]
+    unsent = [row for row in rows if row["sent_at"] is None]
+    if sent:
+        db.session.execute(_RECORD_SENT, sent)
+    if unsent:
+        unsent = [{name: value for name, value in row.items() if name != "sent_at"} for row in unsent]
+        db.session.execute(_RECORD_UNSENT, unsent)
+
+
+def record(delivery: Delivery, outcome: Outcome, started, duration_ms: int, request: str = "") -> None:
+    """Record one attempt of an ORM row (a test mail sent outside the outbox) and commit."""
+    db.session.flush()
+    row = Claimed.of(delivery)
+    write([Attempt(row, outcome, started=started, duration_ms=duration_ms, request=request)])
+    db.session.commit()
+    db.session.expire(delivery)
+
+
+def run(job: MailJob | RobotJob) -> Iterator[Attempt]:
+    if isinstance(job, MailJob):
+        yield from send_mail(job)
+    else:
+        attempt = send_robot(job)
+        if attempt is not None:
+            yield attempt
+
+
+def deliver(delivery_ids: list[int]) -> None:
+    """Send every due row among these ids now, in this thread; e-mail shares one SMTP session."""
+    prepared = prepare_guarded(delivery_ids)
+    attempts = [attempt for job in prepared.jobs for attempt in run(job)]
+    write(attempts)
+    db.session.commit()
+
+
+def prepare_guarded(delivery_ids: list[int]) -> Prepared:
+    """prepare(); a bug in Herald there becomes a recorded, retried attempt of each row, not a stuck row."""
+    try:
+        return prepare(delivery_ids)
+    except Exception as error:
+        log.exception("preparing messages failed inside Herald")
+        db.session.rollback()
+        write(Attempt(row, _internal_error(error), started=utcnow()) for row in _claim(delivery_ids))
+        db.session.commit()
+        return Prepared(mail=None, robots=[])
 
 
 def due_messages(limit: int = 500) -> list[tuple[str, int]]:

@@ -1,11 +1,21 @@
-"""Running deliveries after the commit, off the request: a small bounded pool of plain threads."""
+"""Running deliveries after the commit, off the request: a small bounded pool of plain threads.
+
+A job claims its rows in one transaction, then each robot message goes to the pool on its own (a robot that
+hangs holds one thread, never the others) and the mail of the job goes through one SMTP session. Attempts are
+written by one recorder thread, in batches, so that no send waits for the database.
+"""
 
 import logging
+import queue
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
+
+from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +28,9 @@ class Dispatcher:
         self.mode = app.config.get("NOTIFICATIONS_DISPATCH", "pool")
         workers = app.config.get("NOTIFICATIONS_WORKERS", 4)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="herald-delivery")
+        self.recorder = Recorder(app)
         self._sweeper: threading.Thread | None = None
-        # Ids handed to the pool and not finished yet: a tick must not queue them again behind themselves.
+        # Ids handed to the pool and not claimed yet: a tick must not queue them again behind themselves.
         self._queued: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -30,25 +41,61 @@ class Dispatcher:
 
     def submit(self, delivery_ids: Iterable[int]) -> None:
         ids = list(delivery_ids)
+        if not ids:
+            return
         if self.mode == "inline":
-            self._run(ids)
+            self._deliver_here(ids)
             return
         with self._lock:
             self._queued.update(ids)
-        self._pool.submit(self._run, ids)
+        self._submit(self._prepare, ids)
 
-    def _run(self, ids: list[int]) -> None:
+    def _submit(self, work, *args) -> None:
+        try:
+            self._pool.submit(work, *args)
+        except RuntimeError:  # shutting down: no new thread work, so do it in this thread
+            work(*args)
+
+    def _deliver_here(self, ids: list[int]) -> None:
         from webapp.notifications.delivery import deliver
 
         # A fresh app context: its own database session, never the request's.
         with self.app.app_context():
             try:
                 deliver(ids)
-            except Exception:  # a bug here must not kill the worker; the sweeper retries what is left
+            except Exception:  # the database may be away; the sweeper retries what is left
                 log.exception("delivery of %s failed", ids)
-            finally:
-                with self._lock:
-                    self._queued.difference_update(ids)
+
+    def _prepare(self, ids: list[int]) -> None:
+        from webapp.notifications.delivery import prepare_guarded
+
+        try:
+            with self.app.app_context():
+                jobs = prepare_guarded(ids).jobs
+        except Exception:  # the database may be away for a moment: the sweeper tries again
+            log.exception("claiming %s failed", ids)
+            return
+        finally:
+            with self._lock:
+                self._queued.difference_update(ids)
+        for job in jobs[1:]:
+            self._submit(self._send, job)
+        if jobs:  # the first (the mail, when there is mail) in this thread
+            self._send(jobs[0])
+
+    def _send(self, job) -> None:
+        from webapp.notifications.delivery import run
+
+        with self.app.app_context():
+            try:
+                for attempt in run(job):
+                    self.recorder.put(attempt)
+            except Exception:  # sends turn their own failures into attempts; this is a last resort
+                log.exception("sending failed inside Herald")
+
+    def busy(self) -> bool:
+        """Whether attempts wait to be written (the pool's own queue is watched apart)."""
+        return self.recorder.pending > 0
 
     def sweep(self) -> int:
         """Deliver what is due now: retries whose time has come, rows a dead worker left behind.
@@ -84,3 +131,74 @@ class Dispatcher:
     def shutdown(self) -> None:
         self._stop.set()
         self._pool.shutdown(wait=True)
+        self.recorder.stop()
+
+
+class Recorder:
+    """Writes attempts from one thread, in batches, each batch one transaction.
+
+    A write the database refuses for a moment (locked, away) is tried again until it succeeds: the message
+    has gone, so it must never go again for want of its record.
+    """
+
+    BATCH = 500
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.pending = 0  # attempts put and not written yet
+
+    def put(self, attempt) -> None:
+        with self._lock:
+            self.pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="herald-recorder", daemon=True)
+                self._thread.start()
+        self._queue.put(attempt)
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH and batch[-1] is not None:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is None
+            attempts = [attempt for attempt in batch if attempt is not None]
+            if attempts:
+                self._write(attempts)
+                with self._lock:
+                    self.pending -= len(attempts)
+            if stop:
+                with self._lock:
+                    self._thread = None
+                return
+
+    def _write(self, attempts: list) -> None:
+        from webapp.notifications.delivery import write
+
+        delay = 0.05
+        while True:
+            try:
+                with self.app.app_context():
+                    write(attempts)
+                    db.session.commit()
+                return
+            except OperationalError:
+                log.warning("recording %d attempts failed; trying again", len(attempts), exc_info=True)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:  # a bug: the rows come back when their lease ends
+                log.exception("recording %d attempts failed", len(attempts))
+                return

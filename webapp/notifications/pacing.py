@@ -7,19 +7,22 @@ messages wait for a robot than its window allows, the last free slot carries all
 The count lives in the database (RobotPacing), so every worker and every process shares it.
 """
 
+import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
 from flask_babel import force_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
 from webapp.models import Delivery, Project, Robot
+from webapp.models._types import utcnow
 from webapp.models.notifications import RobotPacing
 from webapp.notifications.channels.base import CHANNELS, RobotMessage
 from webapp.notifications.outbox import mail_language
@@ -45,6 +48,8 @@ LIMITS: dict[str, tuple[Window, ...]] = {
 }
 # A send counts a little longer than its window, so that rounding never lets one slip in at the edge.
 MARGIN = 0.01
+# A send that could not start within this many seconds of its place (the pool was busy) takes a new one.
+LATE = 1.0
 # Waits up to this many seconds happen in the worker (Feishu's one-second window); longer ones are deferred.
 DEFAULT_MAX_WAIT = 2.0
 # The most messages one digest takes; more waiting go into the next one (its text is cut to size anyway).
@@ -62,6 +67,38 @@ class Clock:
 
 
 clock = Clock()
+
+
+class Starts:
+    """When this process's sends to each robot started.
+
+    Places in the pace are taken for a whole batch at once; a send that starts late (its thread was busy)
+    could then reach the provider close behind a later one. Before each send, the process's own starts are
+    counted too, without asking the database: a robot's sends leave one process within its limits whatever
+    the threads' timing.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[int, list[float]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def go(self, robot_id: int, windows: tuple[Window, ...]) -> None:
+        """Wait until one more send to the robot keeps within its windows, then count it as started."""
+        longest = max(windows, key=lambda w: w.seconds)
+        while True:
+            with self._lock:
+                now = clock.now()
+                times = [t for t in self._times[robot_id] if in_window(t, longest, now)]
+                wait = wait_for_slot(times, windows, now)
+                if wait <= 0:
+                    self._times[robot_id] = [*times, now]
+                    return
+            clock.sleep(wait)
+
+
+def starts() -> Starts:
+    """The app's record of its sends' starts (one per app: tests make many apps in one process)."""
+    return current_app.extensions.setdefault("herald.pace_starts", Starts())
 
 
 # --- counting (pure) --------------------------------------------------------------------------------------
@@ -95,7 +132,12 @@ def room_left(times: list[float], windows: tuple[Window, ...], now: float, horiz
 def prune(sends: list[list[float]], windows: tuple[Window, ...], now: float) -> list[list[float]]:
     """The sends that still count in some window, oldest first."""
     longest = max(windows, key=lambda w: w.seconds)
-    return sorted(([t, i] for t, i in sends if in_window(t, longest, now)), key=lambda s: s[0])
+    return sorted((send for send in sends if in_window(send[0], longest, now)), key=lambda send: send[0])
+
+
+def counted(sends: list[list[float]], now: float) -> list[float]:
+    """When each send counts: a send not finished yet may reach the provider now, however early its place."""
+    return [max(send[0], now) if len(send) > 2 else send[0] for send in sends]
 
 
 # --- deciding -----------------------------------------------------------------------------------------------
@@ -103,119 +145,155 @@ def prune(sends: list[list[float]], windows: tuple[Window, ...], now: float) -> 
 
 @dataclass
 class Admission:
-    """A robot message may go now: as itself, or (message set) as the digest it carries."""
+    """A robot message may go at `slot` (pacing's clock; None: not paced), as itself or as a digest."""
 
+    slot: float | None = None
     message: RobotMessage | None = None
     refusal: Outcome | None = None  # a test message the robot cannot take now: record this instead
-    robot_id: int | None = None
-    delivery_id: int | None = None
-    taken_at: float | None = None
-
-    def finish(self) -> None:
-        """Date the send by its end: the provider got it no later, so its window counts from here.
-
-        Written in the caller's transaction: the attempt's record commits it.
-        """
-        if self.taken_at is None:
-            return
-        now = clock.now()
-        state = lock(self.robot_id, now)
-        state.sends = [
-            [now, i] if (i == self.delivery_id and t == self.taken_at) else [t, i] for t, i in state.sends
-        ]
 
 
-def admit(delivery: Delivery, robot: Robot) -> Admission | None:
-    """Take a slot for this message; None when it waits (deferred) or went into a digest, as its row says."""
+def admit(robot: Robot, rows: list) -> list[tuple[object, Admission]]:
+    """Give this robot's claimed rows their places in its pace, in order, within the caller's transaction.
+
+    A row whose place comes within PACING_MAX_WAIT seconds gets it (its send waits until then). A row that
+    would wait longer is handed back to the outbox until its place comes (not listed); a test message is
+    refused instead. A row that takes the last place of the robot's longest window carries every message
+    waiting for the robot as one digest; those are merged into it (not listed either).
+    """
     windows = LIMITS.get(robot.kind)
     if not windows:
-        return Admission()
+        return [(row, Admission()) for row in rows]
     horizon = current_app.config.get("PACING_MAX_WAIT", DEFAULT_MAX_WAIT)
-    while True:
-        now = clock.now()
-        state = lock(robot.id, now)
-        db.session.refresh(delivery)
-        if delivery.status not in OPEN:  # another worker merged it into a digest while this one waited
-            db.session.commit()
-            return None
-        sends = prune(state.sends, windows, now)
-        wait = wait_for_slot([t for t, _ in sends], windows, now)
-        if wait <= 0:
-            break
-        if wait > horizon:
-            return _hold(delivery, robot, windows, now + wait)
-        db.session.commit()  # free the lock for the others while this one waits
-        clock.sleep(max(wait, MARGIN))
-    message = None
-    if delivery.event_id is not None:
-        room = room_left([t for t, _ in sends], windows, now, horizon)
-        if room == 1:  # the window's last slot: if others wait, it carries them all
-            _fold(delivery, robot, windows[-1], {int(i) for _, i in sends})
-        if _is_digest(delivery):
-            message = digest_message(delivery)
-    state.sends = [*sends, [now, delivery.id]]
-    db.session.commit()
-    return Admission(message=message, robot_id=robot.id, delivery_id=delivery.id, taken_at=now)
+    now = clock.now()
+    sends = prune(take(robot.id, now), windows, now)
+    admitted: list[tuple[object, Admission]] = []
+    merged: set[int] = set()
+    held: list = []
+    held_until: float | None = None  # once a row must wait beyond the horizon, so must every later one
+    for row in rows:
+        if row.id in merged:
+            continue
+        times = counted(sends, now)
+        at = max([now, *times])
+        at += wait_for_slot(times, windows, at)
+        if held_until is None and at - now > horizon:
+            held_until = at
+        if held_until is not None:
+            if row.event_id is None:
+                admitted.append((row, Admission(refusal=_refusal(robot, windows, held_until - now))))
+            else:
+                held.append(row)
+            continue
+        message = None
+        if row.event_id is not None:
+            folded: set[int] = set()
+            if room_left(times, windows, at, horizon) == 1:  # the window's last place: it carries all waiting
+                folded = _fold(row, robot, windows[-1], {int(send[1]) for send in sends})
+                merged |= folded
+            if folded or (row.attempts and _is_digest(row.id)):
+                message = digest_message(row)
+        sends.append([at, row.id, 0])  # not finished: finish() dates it by its end
+        admitted.append((row, Admission(slot=at, message=message)))
+    if held:
+        _hold(held, robot, windows, held_until)
+    put(robot.id, sends)
+    return admitted
 
 
-def lock(robot_id: int, now: float) -> RobotPacing:
-    """The robot's pacing row, held until the transaction ends by a write, its first statement."""
-    db.session.commit()
+def readmit(robot: Robot, row) -> list[tuple[object, Admission]]:
+    """Give up the row's place (it passed unused) and take a new one, as admit() does."""
+    sends = take(robot.id, clock.now())
+    put(robot.id, [send for send in sends if int(send[1]) != row.id])
+    return admit(robot, [row])
+
+
+def finish(robot_id: int, ends: dict[int, float | None]) -> None:
+    """Date each finished send by its end (the provider got it no later); free the place of one not sent."""
+    now = clock.now()
+    sends = []
+    for send in take(robot_id, now):
+        delivery_id = int(send[1])
+        if delivery_id not in ends:
+            sends.append(send)
+        elif ends[delivery_id] is not None:
+            sends.append([ends[delivery_id], delivery_id])
+    put(robot_id, sends)
+
+
+_PACING = RobotPacing.__table__
+WAITING_FIX = _l(
+    "Nothing to do: Herald sends it when the robot may post again, merged with others if many wait."
+)
+
+
+def take(robot_id: int, now: float) -> list[list[float]]:
+    """The robot's recent sends; its row is held until the transaction ends, by a write that reads it.
+
+    On PostgreSQL the UPDATE holds the row, on SQLite the database: reading the sends, choosing and writing
+    back are one step, without the race a SELECT-then-UPDATE would have. The lock is never held during a send.
+    """
     stamp = datetime.fromtimestamp(now, UTC)
-    while True:
-        held = db.session.execute(
-            update(RobotPacing)
-            .where(RobotPacing.robot_id == robot_id)
+    for _ in range(2):
+        sends = db.session.execute(
+            update(_PACING)
+            .where(_PACING.c.robot_id == robot_id)
             .values(updated_at=stamp)
-            .execution_options(synchronize_session=False)
-        )
-        if held.rowcount == 1:
-            return db.session.get(RobotPacing, robot_id, populate_existing=True)
-        state = RobotPacing(robot_id=robot_id, sends=[], updated_at=stamp)
-        db.session.add(state)
-        try:
-            db.session.flush()
-        except IntegrityError:  # another worker created it first: take theirs
-            db.session.rollback()
-        else:
-            return state
+            .returning(_PACING.c.sends)
+        ).scalar()
+        if sends is not None:
+            return list(sends)
+        # The robot's first message: create its row (another worker may be doing the same: no error).
+        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+        first = dialect.insert(_PACING).values(robot_id=robot_id, sends=[], updated_at=stamp)
+        db.session.execute(first.on_conflict_do_nothing())
+    raise RuntimeError(f"no pacing row for robot {robot_id}")
 
 
-def _hold(delivery: Delivery, robot: Robot, windows: tuple[Window, ...], until: float) -> Admission | None:
-    """No slot before `until`: a message waits for it (not an attempt); a test message is refused now."""
+def put(robot_id: int, sends: list[list[float]]) -> None:
+    db.session.execute(update(_PACING).where(_PACING.c.robot_id == robot_id).values(sends=sends))
+
+
+def _refusal(robot: Robot, windows: tuple[Window, ...], wait: float) -> Outcome:
     window = windows[-1]
-    provider, seconds = CHANNELS[robot.kind].LABEL, max(1, round(until - clock.now()))
-    if delivery.event_id is None:
-        db.session.commit()
-        cause = _l(
-            "This robot has posted as many messages as %(provider)s allows: %(limit)d in %(window)d seconds.",
-            provider=provider,
-            limit=window.limit,
-            window=window.seconds,
-        )
-        fix = _l("Try again in %(seconds)d seconds.", seconds=seconds)
-        return Admission(refusal=Outcome(Status.RETRY, cause, fix))
-    delivery.next_attempt_at = datetime.fromtimestamp(until, UTC)
-    delivery.lease_until = None
-    delivery.cause = str(
-        _l(
-            "Waiting for a free slot: %(provider)s takes %(limit)d messages in %(window)d seconds.",
-            provider=provider,
-            limit=window.limit,
-            window=window.seconds,
-        )
+    cause = _l(
+        "This robot has posted as many messages as %(provider)s allows: %(limit)d in %(window)d seconds.",
+        provider=CHANNELS[robot.kind].LABEL,
+        limit=window.limit,
+        window=window.seconds,
     )
-    delivery.fix = str(
-        _l("Nothing to do: Herald sends it when the robot may post again, merged with others if many wait.")
-    )
-    db.session.commit()
-    return None
+    fix = _l("Try again in %(seconds)d seconds.", seconds=max(1, round(wait)))
+    return Outcome(Status.RETRY, cause, fix)
 
 
-def _fold(carrier: Delivery, robot: Robot, window: Window, granted: set[int]) -> None:
-    """Merge the messages waiting for this robot into the carrier, which becomes their digest."""
+def _hold(rows: list, robot: Robot, windows: tuple[Window, ...], until: float) -> None:
+    """No place before `until`: the rows wait in the outbox for it (not an attempt), their claim given up."""
+    window = windows[-1]
+    provider = CHANNELS[robot.kind].LABEL
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_([row.id for row in rows]))
+        .values(
+            next_attempt_at=datetime.fromtimestamp(until, UTC),
+            lease_until=None,
+            cause=str(
+                _l(
+                    "Waiting for a free slot: %(provider)s takes %(limit)d messages in %(window)d seconds.",
+                    provider=provider,
+                    limit=window.limit,
+                    window=window.seconds,
+                )
+            ),
+            fix=str(WAITING_FIX),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _fold(carrier, robot: Robot, window: Window, granted: set[int]) -> set[int]:
+    """Merge the messages waiting for this robot into the carrier, which becomes their digest; their ids."""
     digest = aliased(Delivery)
-    waiting = list(
+    now = utcnow()  # leases are real time, whatever clock pacing runs on
+    waiting = set(
         db.session.scalars(
             select(Delivery.id)
             .where(
@@ -225,6 +303,12 @@ def _fold(carrier: Delivery, robot: Robot, window: Window, granted: set[int]) ->
                 Delivery.event_id.is_not(None),
                 Delivery.id != carrier.id,
                 Delivery.id.not_in(granted),  # sent or on their way already
+                # Rows another worker holds are on their way too; the carrier's own batch is not.
+                or_(
+                    Delivery.lease_until.is_(None),
+                    Delivery.lease_until < now,
+                    Delivery.lease_until == carrier.lease_until,
+                ),
                 # A digest waiting for its retry stays whole.
                 ~exists().where(digest.merged_into_id == Delivery.id),
             )
@@ -233,7 +317,7 @@ def _fold(carrier: Delivery, robot: Robot, window: Window, granted: set[int]) ->
         )
     )
     if not waiting:
-        return
+        return waiting
     provider = CHANNELS[robot.kind].LABEL
     db.session.execute(
         update(Delivery)
@@ -265,6 +349,13 @@ def _fold(carrier: Delivery, robot: Robot, window: Window, granted: set[int]) ->
     carrier.subject, carrier.body_text = digest_text(
         [subject for _, subject in sorted(titles)], project.name if project else "", provider, window.limit
     )
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == carrier.id)
+        .values(subject=carrier.subject, body_text=carrier.body_text)
+        .execution_options(synchronize_session=False)
+    )
+    return waiting
 
 
 def digest_text(titles: list[str], project_name: str, provider: str, limit: int) -> tuple[str, str]:
@@ -284,19 +375,19 @@ def digest_text(titles: list[str], project_name: str, provider: str, limit: int)
     return title, "\n".join([reason, *(f"• {t}" for t in titles)])
 
 
-def _is_digest(delivery: Delivery) -> bool:
-    return bool(db.session.scalar(select(exists().where(Delivery.merged_into_id == delivery.id))))
+def _is_digest(delivery_id: int) -> bool:
+    return bool(db.session.scalar(select(exists().where(Delivery.merged_into_id == delivery_id))))
 
 
-def digest_message(delivery: Delivery) -> RobotMessage:
+def digest_message(row) -> RobotMessage:
     """A digest as the channel takes it: its text, and the project's activity for the details."""
     base_url = current_app.config["BASE_URL"].rstrip("/")
-    project = db.session.get(Project, delivery.project_id)
+    project = db.session.get(Project, row.project_id)
     return RobotMessage(
-        title=delivery.subject,
-        body=delivery.body_text,
-        link=f"{base_url}/projects/{delivery.project_id}/activity",
+        title=row.subject,
+        body=row.body_text,
+        link=f"{base_url}/projects/{row.project_id}/activity",
         event="digest",
-        project={"id": delivery.project_id, "name": project.name if project else ""},
-        delivery_id=str(delivery.id),
+        project={"id": row.project_id, "name": project.name if project else ""},
+        delivery_id=str(row.id),
     )

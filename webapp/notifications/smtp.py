@@ -3,7 +3,7 @@
 import functools
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -226,15 +226,29 @@ test_connection.__test__ = False  # pytest must not collect it when a test modul
 
 def send_messages(settings: SmtpSettings, messages: Sequence[Message]) -> list[Outcome]:
     """Send every message through one SMTP session; one outcome per message, in order."""
-    outcomes: list[Outcome] = []
+    return list(send_each(settings, iter(messages)))
+
+
+def send_each(settings: SmtpSettings, messages: Iterator[Message]) -> Iterator[Outcome]:
+    """Send the messages through one SMTP session, yielding each one's outcome before taking the next.
+
+    The caller may stop giving messages at any point: the session then ends. If the session breaks, every
+    message not sent yet shares its fate.
+    """
+    in_flight = False
     try:
         with SmtpConnection(settings) as connection:
             for message in messages:
-                outcomes.append(_send_one(connection, message))
-    except Exception as error:  # the session broke: every message not yet sent shares its fate
+                in_flight = True
+                outcome = _send_one(connection, message)
+                in_flight = False
+                yield outcome
+    except Exception as error:
         broken = diagnose(error)
-        outcomes.extend(broken for _ in range(len(messages) - len(outcomes)))
-    return outcomes
+        if in_flight:
+            yield broken
+        for _ in messages:
+            yield broken
 
 
 # Refusals of one message that leave the session usable for the next (smtplib resets it).
