@@ -171,9 +171,13 @@ class WatchedPool:
 
 
 def jobs(app: Flask) -> int:
-    """Delivery jobs the app's pool has queued or running, and attempts not written yet."""
-    dispatcher = app.extensions["herald.dispatcher"]
-    return dispatcher._pool.jobs() + dispatcher.recorder.pending
+    """Delivery work the app's pool has queued or running, and attempts not written yet."""
+    return app.extensions["herald.dispatcher"].busy
+
+
+def settle(app: Flask, timeout: float) -> bool:
+    """Wait until the app's dispatcher has sent and recorded everything handed to it."""
+    return app.extensions["herald.dispatcher"].wait_idle(timeout)
 
 
 class Client(FlaskClient):

@@ -64,7 +64,7 @@ class Setup:
     def herald(self, planned) -> None:
         """The event's mail as a commit hands it on: one job to the pool, until every attempt is recorded."""
         self.app.extensions["herald.dispatcher"].submit([delivery_id for delivery_id, *_ in planned])
-        assert harness.wait_until(lambda: harness.jobs(self.app) == 0, timeout=120) is not None
+        assert harness.settle(self.app, timeout=120)
 
     def in_this_thread(self, planned) -> None:
         """The pool's work without threads (one claim, one session, one record): cProfile sees it all."""

@@ -67,7 +67,7 @@ class Setup:
     def herald(self, planned) -> None:
         """The event's messages as a commit hands them on: one job to the pool, until all are recorded."""
         self.app.extensions["herald.dispatcher"].submit([delivery_id for delivery_id, _, _ in planned])
-        assert harness.wait_until(lambda: harness.jobs(self.app) == 0, timeout=60) is not None
+        assert harness.settle(self.app, timeout=60)
 
     def in_this_thread(self, planned) -> None:
         """The pool's work without threads (one claim, the sends, one record): cProfile sees it all."""

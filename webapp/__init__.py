@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_request_context, render_template, request
 from flask_babel import get_locale
 from flask_login import current_user
+from sqlalchemy import event as sa_event
 
 from webapp.config import Config, engine_options
 from webapp.extensions import babel, csrf, db, login_manager, mail, migrate
@@ -44,6 +45,9 @@ def register_extensions(app: Flask) -> None:
     from webapp import models  # noqa: F401  (the models must be known before Alembic compares)
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            sa_event.listen(db.engine, "connect", sqlite_pragmas)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     mail.init_app(app)
@@ -56,6 +60,17 @@ def register_extensions(app: Flask) -> None:
     def load_user(user_id: str):
         user = db.session.get(models.User, int(user_id))
         return user if user is not None and user.active else None
+
+
+def sqlite_pragmas(connection, _record) -> None:
+    """SQLite in write-ahead-log mode: readers never wait for a writer (a request for the delivery workers,
+    the workers for a request), and a commit appends to the log instead of syncing the database file twice.
+    With synchronous=NORMAL a commit survives a crash of Herald; a power cut may lose the last few, the
+    outbox rows together with the change that made them."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """Encryption at rest for the secrets Herald keeps (SMTP passwords, signing secrets, webhook tokens)."""
 
 import base64
+import functools
 import os
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -14,10 +15,16 @@ from sqlalchemy.types import TypeDecorator
 def _fernet() -> Fernet:
     """HERALD_ENCRYPTION_KEY (a Fernet key) when set, else a key derived from SECRET_KEY."""
     key = os.environ.get("HERALD_ENCRYPTION_KEY") or current_app.config.get("ENCRYPTION_KEY")
+    return _fernet_for(key or "", "" if key else current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _fernet_for(key: str, secret_key: str) -> Fernet:
+    """The cipher for a key, or for a key derived from secret_key; made once (deriving costs a little)."""
     if key:
         return Fernet(key)
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"herald-secrets", info=b"fernet").derive(
-        current_app.config["SECRET_KEY"].encode()
+        secret_key.encode()
     )
     return Fernet(base64.urlsafe_b64encode(derived))
 

@@ -276,8 +276,8 @@ def test_a_worker_taking_the_last_slot_holds_the_robot_until_it_commits(
     def first() -> None:
         # Another process, in the middle of taking the twentieth slot: held, not yet committed.
         with app.app_context():
-            sends = pacing.take(robot.id, clock.now())
-            pacing.put(robot.id, [*sends, [clock.now(), 0]])  # written at the commit
+            sends = pacing.take([robot.id], clock.now())[robot.id]
+            pacing.put({robot.id: [*sends, [clock.now(), 0]]})  # written at the commit
             holding.set()
             second_started.wait(10)
             time.sleep(0.3)  # give the rival every chance to read the old count, were it not held

@@ -189,32 +189,44 @@ def prepare(ids: list[int]) -> Prepared:
 
 
 def _prepare_robots(by_robot: dict[int, list[Claimed]], jobs: list[RobotJob]) -> list[Attempt]:
-    robots = {r.id: r for r in db.session.scalars(select(Robot).where(Robot.id.in_(list(by_robot))))}
+    # What sending needs of each robot, as plain rows: loading ORM objects costs more than the rest here.
+    robots = {
+        robot.id: robot
+        for robot in db.session.execute(
+            select(*(getattr(Robot, name) for name in _ROBOT_COLUMNS)).where(Robot.id.in_(list(by_robot)))
+        )
+    }
     messages = Messages()
     network = _proxy_settings()
     done: list[Attempt] = []
+    batch = []
     for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
         robot, rows = robots.get(robot_id), by_robot[robot_id]
         if robot is None:
             outcome = Outcome(Status.FAILED, ROBOT_DELETED, ROBOT_DELETED_FIX)
             done += [Attempt(row, outcome, started=utcnow()) for row in rows]
+        else:
+            batch.append((robot, rows))
+    settings = {robot.id: robot_settings(robot) for robot, _ in batch}
+    for row, admission in pacing.admit(batch):
+        if admission.refusal is not None:
+            done.append(Attempt(row, admission.refusal, started=utcnow()))
             continue
-        settings = robot_settings(robot)
-        for row, admission in pacing.admit(robot, rows):
-            if admission.refusal is not None:
-                done.append(Attempt(row, admission.refusal, started=utcnow()))
-                continue
-            jobs.append(
-                RobotJob(
-                    row=row,
-                    robot_id=robot.id,
-                    settings=settings,
-                    message=admission.message or messages.message(row),
-                    proxies=_proxies_for(robot.webhook_url, network),
-                    slot=admission.slot,
-                )
+        robot = robots[int(row.target)]
+        jobs.append(
+            RobotJob(
+                row=row,
+                robot_id=robot.id,
+                settings=settings[robot.id],
+                message=admission.message or messages.message(row),
+                proxies=_proxies_for(robot.webhook_url, network),
+                slot=admission.slot,
             )
+        )
     return done
+
+
+_ROBOT_COLUMNS = ("id", "kind", "webhook_url", "keywords", "secret", "style", "at_all")
 
 
 def _smtp_settings():
@@ -313,7 +325,8 @@ def send_robot(job: RobotJob) -> Attempt | None:
     while job.slot is not None:
         wait = job.slot - pacing.clock.now()
         if wait >= -pacing.LATE:
-            pacing.clock.sleep(max(wait, 0))
+            if wait > 0:
+                pacing.clock.sleep(wait)
             pacing.starts().go(job.robot_id, pacing.LIMITS[job.settings.kind])
             break
         if not _new_place(job):  # its place passed long ago while it waited for a thread (a busy pool)
@@ -511,8 +524,7 @@ def write(attempts: Iterable[Attempt]) -> None:
     _record_rows(rows)
     if given_back:
         db.session.execute(_GIVE_BACK, given_back)
-    for robot_id in sorted(paces):
-        pacing.finish(robot_id, paces[robot_id])
+    pacing.finish(paces)
 
 
 def _record_rows(rows: list[dict]) -> None:

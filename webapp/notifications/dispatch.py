@@ -6,7 +6,6 @@ written by one recorder thread, in batches, so that no send waits for the databa
 """
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -34,6 +33,8 @@ class Dispatcher:
         self._queued: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._work = 0  # pieces of work handed to the pool and not finished
+        self._idle = threading.Condition()
         app.extensions["herald.dispatcher"] = self
         if self.mode == "pool":
             # Started by the first request, so that CLI commands (flask db upgrade) start no thread.
@@ -51,10 +52,33 @@ class Dispatcher:
         self._submit(self._prepare, ids)
 
     def _submit(self, work, *args) -> None:
+        with self._idle:
+            self._work += 1
         try:
-            self._pool.submit(work, *args)
+            self._pool.submit(self._counted, work, *args)
         except RuntimeError:  # shutting down: no new thread work, so do it in this thread
+            self._counted(work, *args)
+
+    def _counted(self, work, *args) -> None:
+        try:
             work(*args)
+        finally:
+            with self._idle:
+                self._work -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing handed on is left to send or to record; False if that took over timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._work == 0, timeout):
+                return False
+        return self.recorder.wait_idle(deadline - time.monotonic())
+
+    @property
+    def busy(self) -> int:
+        """Pieces of work queued or running, and attempts not written yet."""
+        return self._work + self.recorder.pending
 
     def _deliver_here(self, ids: list[int]) -> None:
         from webapp.notifications.delivery import deliver
@@ -78,6 +102,7 @@ class Dispatcher:
         finally:
             with self._lock:
                 self._queued.difference_update(ids)
+        self.recorder.expect(len(jobs))
         for job in jobs[1:]:
             self._submit(self._send, job)
         if jobs:  # the first (the mail, when there is mail) in this thread
@@ -86,16 +111,14 @@ class Dispatcher:
     def _send(self, job) -> None:
         from webapp.notifications.delivery import run
 
-        with self.app.app_context():
-            try:
+        try:
+            with self.app.app_context():
                 for attempt in run(job):
                     self.recorder.put(attempt)
-            except Exception:  # sends turn their own failures into attempts; this is a last resort
-                log.exception("sending failed inside Herald")
-
-    def busy(self) -> bool:
-        """Whether attempts wait to be written (the pool's own queue is watched apart)."""
-        return self.recorder.pending > 0
+        except Exception:  # sends turn their own failures into attempts; this is a last resort
+            log.exception("sending failed inside Herald")
+        finally:
+            self.recorder.expect(-1)
 
     def sweep(self) -> int:
         """Deliver what is due now: retries whose time has come, rows a dead worker left behind.
@@ -137,53 +160,79 @@ class Dispatcher:
 class Recorder:
     """Writes attempts from one thread, in batches, each batch one transaction.
 
-    A write the database refuses for a moment (locked, away) is tried again until it succeeds: the message
-    has gone, so it must never go again for want of its record.
+    While sends are still on their way, it gathers their attempts for up to LINGER seconds: a burst is
+    recorded in a few transactions instead of one per message, and the transactions do not compete with the
+    sends for the interpreter. When no send is left, it writes at once. A write the database refuses for a
+    moment (locked, away) is tried again until it succeeds: the message has gone, so it must never go again
+    for want of its record.
     """
 
     BATCH = 500
+    LINGER = 0.2
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._attempts: list = []
+        self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._sending = 0  # send jobs handed on whose attempts are not all put yet
+        self._stopping = False
         self.pending = 0  # attempts put and not written yet
 
+    def expect(self, jobs: int) -> None:
+        """Count send jobs handed on (positive) or finished (negative)."""
+        with self._changed:
+            self._sending += jobs
+            if self._sending == 0:  # the last send is done: write now
+                self._changed.notify_all()
+
     def put(self, attempt) -> None:
-        with self._lock:
+        with self._changed:
+            self._attempts.append(attempt)
             self.pending += 1
             if self._thread is None:
+                self._stopping = False
                 self._thread = threading.Thread(target=self._run, name="herald-recorder", daemon=True)
                 self._thread.start()
-        self._queue.put(attempt)
+            # Woken only when it matters (a first attempt to gather, a full batch): each wake-up costs the
+            # sends a turn of the interpreter.
+            if len(self._attempts) == 1 or len(self._attempts) >= self.BATCH:
+                self._changed.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.pending == 0, max(timeout, 0))
 
     def stop(self) -> None:
-        """Write what is queued, then end the thread."""
-        with self._lock:
-            thread = self._thread
+        """Write what is waiting, then end the thread."""
+        with self._changed:
+            thread, self._stopping = self._thread, True
+            self._changed.notify_all()
         if thread is not None:
-            self._queue.put(None)
             thread.join(timeout=60)
 
-    def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.BATCH and batch[-1] is not None:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
+    def _gathered(self) -> list | None:
+        """The next batch to write, once it is worth writing; None: stopped with nothing left."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._attempts or self._stopping)
+            deadline = time.monotonic() + self.LINGER
+            while self._sending > 0 and len(self._attempts) < self.BATCH and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     break
-            stop = batch[-1] is None
-            attempts = [attempt for attempt in batch if attempt is not None]
-            if attempts:
-                self._write(attempts)
-                with self._lock:
-                    self.pending -= len(attempts)
-            if stop:
-                with self._lock:
-                    self._thread = None
-                return
+                self._changed.wait(left)
+            batch, self._attempts = self._attempts[: self.BATCH], self._attempts[self.BATCH :]
+            if not batch:
+                self._thread = None
+                return None
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._gathered()) is not None:
+            self._write(batch)
+            with self._changed:
+                self.pending -= len(batch)
+                self._changed.notify_all()
 
     def _write(self, attempts: list) -> None:
         from webapp.notifications.delivery import write

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from flask_babel import force_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -152,20 +152,30 @@ class Admission:
     refusal: Outcome | None = None  # a test message the robot cannot take now: record this instead
 
 
-def admit(robot: Robot, rows: list) -> list[tuple[object, Admission]]:
-    """Give this robot's claimed rows their places in its pace, in order, within the caller's transaction.
+def admit(batch: list[tuple[Robot, list]]) -> list[tuple[object, Admission]]:
+    """Give each robot's claimed rows their places in its pace, in order, within the caller's transaction.
 
     A row whose place comes within PACING_MAX_WAIT seconds gets it (its send waits until then). A row that
     would wait longer is handed back to the outbox until its place comes (not listed); a test message is
     refused instead. A row that takes the last place of the robot's longest window carries every message
     waiting for the robot as one digest; those are merged into it (not listed either).
     """
-    windows = LIMITS.get(robot.kind)
-    if not windows:
-        return [(row, Admission()) for row in rows]
-    horizon = current_app.config.get("PACING_MAX_WAIT", DEFAULT_MAX_WAIT)
     now = clock.now()
-    sends = prune(take(robot.id, now), windows, now)
+    paces = take([robot.id for robot, _ in batch if robot.kind in LIMITS], now)
+    admitted: list[tuple[object, Admission]] = []
+    for robot, rows in batch:
+        if robot.id in paces:
+            admitted += _admit(robot, rows, paces, now)
+        else:
+            admitted += [(row, Admission()) for row in rows]
+    put(paces)
+    return admitted
+
+
+def _admit(robot: Robot, rows: list, paces: dict[int, list], now: float) -> list[tuple[object, Admission]]:
+    windows = LIMITS[robot.kind]
+    horizon = current_app.config.get("PACING_MAX_WAIT", DEFAULT_MAX_WAIT)
+    sends = paces[robot.id] = prune(paces[robot.id], windows, now)
     admitted: list[tuple[object, Admission]] = []
     merged: set[int] = set()
     held: list = []
@@ -196,61 +206,72 @@ def admit(robot: Robot, rows: list) -> list[tuple[object, Admission]]:
         admitted.append((row, Admission(slot=at, message=message)))
     if held:
         _hold(held, robot, windows, held_until)
-    put(robot.id, sends)
     return admitted
 
 
 def readmit(robot: Robot, row) -> list[tuple[object, Admission]]:
     """Give up the row's place (it passed unused) and take a new one, as admit() does."""
-    sends = take(robot.id, clock.now())
-    put(robot.id, [send for send in sends if int(send[1]) != row.id])
-    return admit(robot, [row])
+    finish({robot.id: {row.id: None}})
+    return admit([(robot, [row])])
 
 
-def finish(robot_id: int, ends: dict[int, float | None]) -> None:
-    """Date each finished send by its end (the provider got it no later); free the place of one not sent."""
-    now = clock.now()
-    sends = []
-    for send in take(robot_id, now):
-        delivery_id = int(send[1])
-        if delivery_id not in ends:
-            sends.append(send)
-        elif ends[delivery_id] is not None:
-            sends.append([ends[delivery_id], delivery_id])
-    put(robot_id, sends)
+def finish(ends: dict[int, dict[int, float | None]]) -> None:
+    """Per robot, date each finished send by its end (the provider got it no later), or free its place."""
+    paces = take(list(ends), clock.now())
+    for robot_id, sends in paces.items():
+        mine = ends[robot_id]
+        paces[robot_id] = [
+            send if int(send[1]) not in mine else [mine[int(send[1])], int(send[1])]
+            for send in sends
+            if int(send[1]) not in mine or mine[int(send[1])] is not None
+        ]
+    put(paces)
 
 
 _PACING = RobotPacing.__table__
 WAITING_FIX = _l(
     "Nothing to do: Herald sends it when the robot may post again, merged with others if many wait."
 )
+_PUT = (
+    update(_PACING)
+    .where(_PACING.c.robot_id == bindparam("pacing_robot"))
+    .values(sends=bindparam("new_sends"))
+)
 
 
-def take(robot_id: int, now: float) -> list[list[float]]:
-    """The robot's recent sends; its row is held until the transaction ends, by a write that reads it.
+def take(robot_ids: list[int], now: float) -> dict[int, list[list[float]]]:
+    """The robots' recent sends; their rows are held until the transaction ends, by the write that reads them.
 
-    On PostgreSQL the UPDATE holds the row, on SQLite the database: reading the sends, choosing and writing
+    On PostgreSQL the UPDATE holds the rows, on SQLite the database: reading the sends, choosing and writing
     back are one step, without the race a SELECT-then-UPDATE would have. The lock is never held during a send.
     """
+    if not robot_ids:
+        return {}
     stamp = datetime.fromtimestamp(now, UTC)
+    ids = sorted(set(robot_ids))
     for _ in range(2):
-        sends = db.session.execute(
-            update(_PACING)
-            .where(_PACING.c.robot_id == robot_id)
-            .values(updated_at=stamp)
-            .returning(_PACING.c.sends)
-        ).scalar()
-        if sends is not None:
-            return list(sends)
-        # The robot's first message: create its row (another worker may be doing the same: no error).
+        paces = dict(
+            db.session.execute(
+                update(_PACING)
+                .where(_PACING.c.robot_id.in_(ids))
+                .values(updated_at=stamp)
+                .returning(_PACING.c.robot_id, _PACING.c.sends)
+            ).all()
+        )
+        missing = [robot_id for robot_id in ids if robot_id not in paces]
+        if not missing:
+            return {robot_id: list(sends or []) for robot_id, sends in paces.items()}
+        # The robots' first messages: create their rows (another worker may be doing the same: no error).
         dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-        first = dialect.insert(_PACING).values(robot_id=robot_id, sends=[], updated_at=stamp)
-        db.session.execute(first.on_conflict_do_nothing())
-    raise RuntimeError(f"no pacing row for robot {robot_id}")
+        first = dialect.insert(_PACING).on_conflict_do_nothing()
+        db.session.execute(first, [{"robot_id": i, "sends": [], "updated_at": stamp} for i in missing])
+    raise RuntimeError(f"no pacing rows for robots {missing}")
 
 
-def put(robot_id: int, sends: list[list[float]]) -> None:
-    db.session.execute(update(_PACING).where(_PACING.c.robot_id == robot_id).values(sends=sends))
+def put(paces: dict[int, list[list[float]]]) -> None:
+    if paces:
+        rows = [{"pacing_robot": robot_id, "new_sends": sends} for robot_id, sends in paces.items()]
+        db.session.execute(_PUT, rows)
 
 
 def _refusal(robot: Robot, windows: tuple[Window, ...], wait: float) -> Outcome:

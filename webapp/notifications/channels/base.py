@@ -209,6 +209,8 @@ def fit(
 
 
 def _shrink(title: str, body: str, size: Callable[[str, str], int], limit: int) -> tuple[str, str]:
+    if size(title, body) <= limit:  # most messages: measured once
+        return title, body
     body = _cut_to_fit(body, lambda b: size(title, b), limit)
     title = _cut_to_fit(title, lambda t: size(t, body), limit)
     return title, body
