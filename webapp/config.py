@@ -54,9 +54,10 @@ class Config:
     # Seconds to wait before each retry of a temporary failure; then the message is failed.
     NOTIFICATIONS_BACKOFF = (30, 120, 600, 3600)
     NOTIFICATIONS_SWEEP_SECONDS = 30
-    # How long a worker may hold a message it is sending before another process may take it over (a dead
-    # worker's messages come back after it). Keep it well above the longest send (robot and SMTP timeouts).
-    NOTIFICATIONS_LEASE_SECONDS = float(os.environ.get("HERALD_DELIVERY_LEASE_SECONDS", "300"))
+    # How long a worker holds the messages it has claimed before another process may take them over: a dead
+    # worker's messages come back after it. A message is only sent while its claim has room for the longest
+    # send (the robot timeouts); one that waited longer in the pool is given back to the sweeper unsent.
+    NOTIFICATIONS_LEASE_SECONDS = float(os.environ.get("HERALD_DELIVERY_LEASE_SECONDS", "120"))
     # The address users reach Herald at; used for links in notifications.
     BASE_URL = os.environ.get("HERALD_BASE_URL", "http://127.0.0.1:5000")
 

@@ -42,7 +42,7 @@ from webapp.notifications.rules import mail_receivers, message_setting
 
 # How long a worker may hold a claimed row before another may take it over (a dead worker's rows come back);
 # NOTIFICATIONS_LEASE_SECONDS overrides it.
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=2)
 DEFAULT_BACKOFF = (30, 120, 600, 3600)
 OPEN = ("pending", "retrying")
 INTERNAL_ERROR = _l("Herald hit an unexpected error while sending this message.")
@@ -168,12 +168,31 @@ def _claim(ids: list[int]) -> list[Claimed]:
     return sorted(claimed, key=lambda row: order[row.id])
 
 
-def prepare(ids: list[int]) -> Prepared:
+# The pool makes robot messages ready this many at a time: the first go out while the others are prepared.
+PIECE = 8
+
+
+def prepare_in_pieces(ids: list[int]) -> Iterator[Prepared]:
+    """prepare() the mail and the first PIECE robot messages, then the other robot messages, PIECE a time."""
+    channels = dict(
+        db.session.execute(select(Delivery.id, Delivery.channel).where(Delivery.id.in_(ids))).all()
+    )
+    db.session.commit()
+    mail = [i for i in ids if channels.get(i) == "email"]
+    robots = [i for i in ids if channels.get(i) in KINDS]
+    messages = Messages()  # what comes from the events is read once for all pieces
+    for start in range(0, max(len(robots), 1), PIECE):
+        yield prepare_guarded((mail if start == 0 else []) + robots[start : start + PIECE], messages)
+
+
+def prepare(ids: list[int], messages: "Messages | None" = None) -> Prepared:
     """Claim the due rows among ids and make them ready to send, in one transaction.
 
     Rows that need no send (the robot is gone, a test message the robot cannot take now) are recorded here;
     rows that must wait for their robot's pace, or went into a digest, are left as their row says.
     """
+    if not ids:
+        return Prepared(mail=None, robots=[])
     rows = _claim(ids)
     mail = [row for row in rows if row.channel == "email"]
     by_robot: dict[int, list[Claimed]] = defaultdict(list)
@@ -182,13 +201,15 @@ def prepare(ids: list[int]) -> Prepared:
             by_robot[int(row.target)].append(row)
     prepared = Prepared(mail=MailJob(mail, _smtp_settings()) if mail else None, robots=[])
     if by_robot:
-        done = _prepare_robots(by_robot, prepared.robots)
+        done = _prepare_robots(by_robot, prepared.robots, messages or Messages())
         write(done)
     db.session.commit()
     return prepared
 
 
-def _prepare_robots(by_robot: dict[int, list[Claimed]], jobs: list[RobotJob]) -> list[Attempt]:
+def _prepare_robots(
+    by_robot: dict[int, list[Claimed]], jobs: list[RobotJob], messages: "Messages"
+) -> list[Attempt]:
     # What sending needs of each robot, as plain rows: loading ORM objects costs more than the rest here.
     robots = {
         robot.id: robot
@@ -196,8 +217,7 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], jobs: list[RobotJob]) ->
             select(*(getattr(Robot, name) for name in _ROBOT_COLUMNS)).where(Robot.id.in_(list(by_robot)))
         )
     }
-    messages = Messages()
-    network = _proxy_settings()
+    network = messages.network
     done: list[Attempt] = []
     batch = []
     for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
@@ -257,6 +277,14 @@ class Messages:
 
     def __init__(self) -> None:
         self._events: dict[int, RobotMessage] = {}
+        self._network = None
+
+    @property
+    def network(self):
+        """The proxy settings (System settings → Network), read once."""
+        if self._network is None:
+            self._network = _proxy_settings()
+        return self._network
 
     def message(self, row: Claimed) -> RobotMessage:
         if row.event_id is None:  # a test message
@@ -563,10 +591,10 @@ def deliver(delivery_ids: list[int]) -> None:
     db.session.commit()
 
 
-def prepare_guarded(delivery_ids: list[int]) -> Prepared:
+def prepare_guarded(delivery_ids: list[int], messages: Messages | None = None) -> Prepared:
     """prepare(); a bug in Herald there becomes a recorded, retried attempt of each row, not a stuck row."""
     try:
-        return prepare(delivery_ids)
+        return prepare(delivery_ids, messages)
     except Exception as error:
         log.exception("preparing messages failed inside Herald")
         db.session.rollback()

@@ -91,22 +91,19 @@ class Dispatcher:
                 log.exception("delivery of %s failed", ids)
 
     def _prepare(self, ids: list[int]) -> None:
-        from webapp.notifications.delivery import prepare_guarded
+        from webapp.notifications.delivery import prepare_in_pieces
 
         try:
             with self.app.app_context():
-                jobs = prepare_guarded(ids).jobs
+                for prepared in prepare_in_pieces(ids):
+                    self.recorder.expect(len(prepared.jobs))
+                    for job in prepared.jobs:
+                        self._submit(self._send, job)
         except Exception:  # the database may be away for a moment: the sweeper tries again
             log.exception("claiming %s failed", ids)
-            return
         finally:
             with self._lock:
                 self._queued.difference_update(ids)
-        self.recorder.expect(len(jobs))
-        for job in jobs[1:]:
-            self._submit(self._send, job)
-        if jobs:  # the first (the mail, when there is mail) in this thread
-            self._send(jobs[0])
 
     def _send(self, job) -> None:
         from webapp.notifications.delivery import run
