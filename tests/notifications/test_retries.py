@@ -19,6 +19,7 @@ from tests.notifications.helpers import add_robot, come_due, deliveries, mail_me
 from webapp.models._types import utcnow
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput
+from webapp.services.deliveries import resend
 
 TITLE = "Refund to the original card"
 
@@ -282,3 +283,28 @@ def test_each_retry_waits_its_backoff_step_and_the_last_one_fails(app, project, 
     assert delivery.code == "HTTP 503"
     assert _sweep(app) == 0
     assert webhook_receiver.deliveries == []
+
+
+def test_a_resend_while_the_server_is_still_away_goes_through_the_back_off_again(
+    app, project, admin, dingtalk_emulator
+):
+    app.config["NOTIFICATIONS_BACKOFF"] = (30,)
+    port = servers.free_port()
+    add_robot(project, "dingtalk", dingtalk_emulator.url.replace(dingtalk_emulator.base_url, _at(port)))
+    _save_case(project, admin)
+    _retrying("connection")
+    come_due()
+    assert _sweep(app) == 1
+    [delivery] = deliveries()
+    assert (delivery.status, delivery.attempts) == ("failed", 2)  # the one back-off step was used up
+
+    resend(delivery)  # the server is still away: a temporary failure, retried again, not failed at once
+    [delivery] = deliveries()
+    assert (delivery.status, delivery.attempts, delivery.code) == ("retrying", 3, "connection")
+    assert delivery.next_attempt_at > utcnow()
+    with listen_on(dingtalk_emulator, port):
+        come_due()
+        assert _sweep(app) == 1
+    [delivery] = deliveries()
+    assert (delivery.status, delivery.attempts) == ("sent", 4)
+    assert len(dingtalk_emulator.messages) == 1

@@ -66,6 +66,7 @@ class Claimed:
     body_text: str
     body_html: str
     attempts: int
+    retries: int
     event_id: int | None
     project_id: int | None
     lease_until: datetime
@@ -92,6 +93,7 @@ _COLUMNS = (
     "body_text",
     "body_html",
     "attempts",
+    "retries",
     "event_id",
     "project_id",
 )
@@ -482,6 +484,7 @@ def _record_statement(sent_at):
         .where(_ROW.id == bindparam("row_id"))
         .values(
             attempts=bindparam("attempts"),
+            retries=bindparam("retries"),
             status=bindparam("status"),
             next_attempt_at=bindparam("next_at"),
             sent_at=sent_at,
@@ -524,18 +527,21 @@ def write(attempts: Iterable[Attempt]) -> None:
         if outcome is None:
             given_back.append({"row_id": row.id, "lease": row.lease_until})
             continue
-        count = row.attempts + 1
         sent_at, next_at = None, None
+        retries = row.retries + 1 if outcome.status is Status.RETRY else 0
         if outcome.status is Status.SENT:
             status, sent_at = "sent", now
-        elif outcome.status is Status.RETRY and row.event_id is not None and count <= len(backoff):
+        elif outcome.status is Status.RETRY and row.event_id is not None and retries <= len(backoff):
             # (A test message, with no event, is a one-off: its sender is watching the result now.)
-            status, next_at = "retrying", now + timedelta(seconds=backoff[count - 1])
+            status, next_at = "retrying", now + timedelta(seconds=backoff[retries - 1])
         else:
             status = "failed"
         text = {"code": outcome.code, "cause": str(outcome.cause), "fix": str(outcome.fix)}
         text["reply"] = outcome.raw
-        rows.append({"row_id": row.id, "attempts": count, "status": status, "next_at": next_at, **text})
+        rows.append(
+            {"row_id": row.id, "attempts": row.attempts + 1, "retries": retries, "status": status, **text}
+        )
+        rows[-1]["next_at"] = next_at
         rows[-1]["sent_at"] = sent_at
         log_rows.append(
             {
@@ -622,6 +628,7 @@ def due_messages(limit: int = 500) -> list[tuple[str, int]]:
 def resend(delivery: Delivery) -> None:
     """Send a sent or failed message again, as a new attempt."""
     delivery.status, delivery.next_attempt_at, delivery.lease_until = "pending", utcnow(), None
+    delivery.retries = 0  # a fresh start: a temporary failure now is retried through the whole back-off
     db.session.commit()
     current_app.extensions["herald.dispatcher"].submit([delivery.id])
 
