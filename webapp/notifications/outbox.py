@@ -1,40 +1,73 @@
 """The outbox: one row per message to send, written in the same transaction as the event."""
 
-from flask import current_app
+from flask import Response, after_this_request, current_app, g, has_request_context
 from flask_babel import force_locale
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
-from webapp.models import Delivery, Event, MailSettings, MessageTemplate, Project, Robot, User
+from webapp.models import Delivery, Event, MailSettings, MessageSetting, MessageTemplate, Project, Robot, User
 from webapp.notifications import rendering
-from webapp.notifications.rules import mail_receivers, message_setting
+from webapp.notifications.rules import mail_recipients
 
 # Session.info key under which the ids of deliveries planned in the current transaction wait for the commit.
 _PLANNED = "herald.planned_deliveries"
+# flask.g attribute under which a request's committed jobs wait for its response to be sent.
+_HELD = "herald_held_jobs"
+
+# Planning runs inside every save: its statements are built once (building one costs about as much as
+# running it) and read columns, not whole rows (a robot's or the mail server's row would decrypt secrets).
+_settings, _robots, _templates, _deliveries = (
+    MessageSetting.__table__,
+    Robot.__table__,
+    MessageTemplate.__table__,
+    Delivery.__table__,
+)
+_SETTING = select(_settings.c.email, _settings.c.receivers, _settings.c.named_user_ids).where(
+    _settings.c.project_id == bindparam("project_id"), _settings.c.event == bindparam("event")
+)
+_ROBOTS = select(_robots.c.id, _robots.c.kind, _robots.c.name, _robots.c.events).where(
+    _robots.c.project_id == bindparam("project_id"), _robots.c.enabled
+)
+_TEMPLATES = select(_templates.c.channel, _templates.c.subject, _templates.c.body).where(
+    _templates.c.project_id == bindparam("project_id"), _templates.c.event == bindparam("event")
+)
+_LANGUAGE = select(MailSettings.__table__.c.language).where(MailSettings.__table__.c.id == 1)
+# Many rows in one INSERT ... RETURNING: the ORM's flush inserts them one at a time on SQLite (it cannot match
+# returned ids to rows there). The ids are matched here by (channel, target), unique within an event.
+_INSERT = insert(_deliveries).returning(_deliveries.c.id, _deliveries.c.channel, _deliveries.c.target)
 
 
 def mail_language() -> str:
-    settings = db.session.get(MailSettings, 1)
-    return settings.language if settings else "zh"
+    """The language of the default templates (Mail settings); Chinese before they are first saved."""
+    language = db.session.scalar(_LANGUAGE)
+    return language if language is not None else "zh"
 
 
 def template_for(project_id: int, event_kind: str, channel: str, language: str) -> tuple[str, str]:
     """The project's own template for this event and channel, else the default."""
-    own = db.session.scalar(
-        select(MessageTemplate).where(
-            MessageTemplate.project_id == project_id,
-            MessageTemplate.event == event_kind,
-            MessageTemplate.channel == channel,
+    return templates_for(project_id, event_kind, [channel], language)[channel]
+
+
+def templates_for(
+    project_id: int, event_kind: str, channels: list[str], language: str
+) -> dict[str, tuple[str, str]]:
+    """Subject and body per channel ("email", "robot"): the project's own, else the default; one query."""
+    own = {
+        channel: (subject, body)
+        for channel, subject, body in db.session.execute(
+            _TEMPLATES, {"project_id": project_id, "event": event_kind}
         )
-    )
-    if own is not None:
-        return own.subject, own.body
-    return rendering.default_template(language, channel, event_kind)
+    }
+    return {
+        channel: own.get(channel) or rendering.default_template(language, channel, event_kind)
+        for channel in channels
+    }
 
 
 def context_for(event: Event, language: str) -> dict:
+    # Both are in the session already when a service records an event: get() answers without a query.
     project = db.session.get(Project, event.project_id)
     actor = db.session.get(User, event.actor_id) if event.actor_id else None
     with force_locale(language):
@@ -46,34 +79,58 @@ def context_for(event: Event, language: str) -> dict:
         )
 
 
-def plan(event: Event) -> list[Delivery]:
-    """Add the deliveries an event calls for to the session; they go out after the commit."""
+def plan(event: Event) -> list[tuple[str, int]]:
+    """Write the outbox rows an event calls for, in the session's transaction; they go out after the commit.
+
+    Returns (channel, id) of each row. Each thing is read once per event (the setting, the members, the
+    robots, both templates in one query, the language), one rendering context serves mail and robots, and
+    the rows go in with one INSERT.
+    """
     db.session.flush()  # the event needs its id
-    setting = message_setting(event.project_id, event.kind)
-    deliveries: list[Delivery] = []
-    if setting.email:
-        language = mail_language()
-        subject, body = template_for(event.project_id, event.kind, "email", language)
-        message = rendering.render(subject, body, context_for(event, language))
-        for user in mail_receivers(event, setting):
-            deliveries.append(
-                Delivery(
-                    event_id=event.id,
-                    project_id=event.project_id,
-                    channel="email",
-                    target=user.email,
-                    recipient=f"{user.name} <{user.email}>",
-                    subject=message.subject,
-                    body_text=message.text,
-                    body_html=message.html,
-                )
-            )
-    deliveries.extend(_robot_deliveries(event))
-    if deliveries:
-        db.session.add_all(deliveries)
-        db.session.flush()
-        db.session.info.setdefault(_PLANNED, []).extend((d.channel, d.id) for d in deliveries)
-    return deliveries
+    keys = {"project_id": event.project_id, "event": event.kind}
+    setting = db.session.execute(_SETTING, keys).first()  # none saved: mail is off
+    receivers = (
+        mail_recipients(event, setting.receivers, setting.named_user_ids) if setting and setting.email else []
+    )
+    robots = _robot_targets(event)
+    if not receivers and not robots:
+        return []
+    channels = (["email"] if receivers else []) + (["robot"] if robots else [])
+    language = mail_language()
+    templates = templates_for(event.project_id, event.kind, channels, language)
+    context = context_for(event, language)
+    rows = []
+    if receivers:
+        mail = rendering.render(*templates["email"], context)
+        rows += [_row(event, "email", user.email, f"{user.name} <{user.email}>", mail) for user in receivers]
+    if robots:
+        chat = rendering.render(*templates["robot"], context)
+        rows += [_row(event, kind, str(robot_id), name, chat, html=False) for robot_id, kind, name in robots]
+    return _insert(rows)
+
+
+def _row(event: Event, channel: str, target: str, recipient: str, message, html: bool = True) -> dict:
+    """One outbox row's values (every row has the same keys, so that they go in as one INSERT)."""
+    return {
+        "event_id": event.id,
+        "project_id": event.project_id,
+        "channel": channel,
+        "target": target,
+        "recipient": recipient,
+        "subject": message.subject,
+        "body_text": message.text,
+        "body_html": message.html if html else "",
+    }
+
+
+def _insert(rows: list[dict]) -> list[tuple[str, int]]:
+    """Insert the rows with one statement; note (channel, id) of each, in the order given, for the commit."""
+    ids = {
+        (channel, target): delivery_id for delivery_id, channel, target in db.session.execute(_INSERT, rows)
+    }
+    planned = [(row["channel"], ids[row["channel"], row["target"]]) for row in rows]
+    db.session.info.setdefault(_PLANNED, []).extend(planned)
+    return planned
 
 
 def robots_for(event: Event) -> list[Robot]:
@@ -82,34 +139,57 @@ def robots_for(event: Event) -> list[Robot]:
     return [robot for robot in robots if event.kind in (robot.events or [])]
 
 
-def _robot_deliveries(event: Event) -> list[Delivery]:
-    """One message per robot: a robot posts to its group whatever the receiver list says."""
-    robots = robots_for(event)
-    if not robots:
-        return []
-    language = mail_language()
-    title, body = template_for(event.project_id, event.kind, "robot", language)
-    message = rendering.render(title, body, context_for(event, language))
-    return [
-        Delivery(
-            event_id=event.id,
-            project_id=event.project_id,
-            channel=robot.kind,
-            target=str(robot.id),
-            recipient=robot.name,
-            subject=message.subject,
-            body_text=message.text,
-        )
-        for robot in robots
-    ]
+def _robot_targets(event: Event) -> list[tuple[int, str, str]]:
+    """Id, kind and name of each robot robots_for() gives, in the same order."""
+    rows = db.session.execute(_ROBOTS, {"project_id": event.project_id})
+    return [(robot_id, kind, name) for robot_id, kind, name, events in rows if event.kind in (events or [])]
 
 
 def _after_commit(session: Session) -> None:
     planned = session.info.pop(_PLANNED, None)
-    if planned:
-        dispatcher = current_app.extensions["herald.dispatcher"]
-        for batch in batches(planned):
-            dispatcher.submit(batch)
+    if not planned:
+        return
+    dispatcher = current_app.extensions["herald.dispatcher"]
+    jobs = batches(planned)
+    if has_request_context() and getattr(dispatcher, "mode", "inline") == "pool":
+        _hold_until_sent(dispatcher, jobs)
+        return
+    # Outside a request (CLI, the sweeper, a worker) nothing else waits: hand them on now. Inline dispatch
+    # (the tests) sends them here as well, so that a request's messages are out when its response is.
+    for batch in jobs:
+        dispatcher.submit(batch)
+
+
+def _hold_until_sent(dispatcher, jobs: list[list[int]]) -> None:
+    """Keep a request's jobs until its response has been sent, then hand them to the pool.
+
+    Started at the commit, the workers would claim rows, take locks and hold the GIL while the request still
+    reloads, flashes and renders, and the user would wait for them. The rows are committed and pending, so
+    nothing is lost if the jobs never get handed on (the response is never closed, the request fails after
+    the commit, a commit comes too late in the request): the sweeper finds pending rows on its next tick
+    (every 30 s by default) and sends them then. A row is sent once either way: sending claims it first.
+    """
+    held = g.get(_HELD)
+    if held is None:
+        held = []
+        setattr(g, _HELD, held)
+
+        @after_this_request
+        def hand_on_when_closed(response: Response) -> Response:
+            # Taken out of g now: a request that shares its app context with the next one (a test holding
+            # one open) must not leave the next request's jobs in a list that was handed on already.
+            jobs = g.pop(_HELD, [])
+            # The WSGI server calls this after the last byte has gone out (Flask's own error page included:
+            # the commit stands, so its messages are due as well).
+            response.call_on_close(lambda: _submit(dispatcher, jobs))
+            return response
+
+    held.extend(jobs)
+
+
+def _submit(dispatcher, jobs: list[list[int]]) -> None:
+    for batch in jobs:
+        dispatcher.submit(batch)
 
 
 def batches(planned: list[tuple[str, int]]) -> list[list[int]]:
