@@ -7,8 +7,8 @@ from benchmarks import harness, profiling
 from benchmarks.harness import Result, Workspace, median, timed
 from webapp.extensions import db
 
-ROUNDS = 6
-SAVES = 6  # per scenario and round
+ROUNDS = 8
+SAVES = 8  # per scenario and round
 DELAY = 0.3  # every far end answers this late
 ROBOTS = ("feishu", "dingtalk", "wecom")
 
@@ -135,18 +135,19 @@ def run(workspace: Workspace, remote) -> list[Result]:
     hung.release()
     rounds: dict[str, list[float]] = {s.name: [] for s in scenarios}
     for round_number in range(ROUNDS):
-        # A different order each round, so that no scenario always runs first or last.
+        # The scenarios take turns save by save, in a different order each round, so that a change in the
+        # machine's load during a round weighs on all of them alike.
         shift = round_number % len(scenarios)
         order = scenarios[shift:] + scenarios[:shift]
-        for scenario in order:
-            times = []
-            for _ in range(SAVES):
-                times.append(scenario.save())
+        times: dict[str, list[float]] = {s.name: [] for s in scenarios}
+        for _ in range(SAVES):
+            for scenario in order:
+                times[scenario.name].append(scenario.save())
                 scenario.settle()
                 time.sleep(0.02)
-            rounds[scenario.name].append(median(times))
-            if scenario is hung:
-                hung.release()
+            hung.release()
+        for name, values in times.items():
+            rounds[name].append(median(values))
     delivered = (
         remote.accepted("save-feishu"),
         remote.accepted("save-dingtalk"),

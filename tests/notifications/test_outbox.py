@@ -85,11 +85,8 @@ def test_a_save_hands_its_messages_on_when_the_response_is_closed(
     assert [d.status for d in rows] == ["pending"] * 4
     assert dispatcher.jobs == []  # the page is back; no worker has been given anything yet
     response.close()  # what the server does after the last byte
-    # All the mail in one job (one SMTP session), each robot message alone.
-    assert dispatcher.jobs == [
-        [d.id for d in rows if d.channel == "email"],
-        *[[d.id] for d in rows if d.channel != "email"],
-    ]
+    # One job: the pool claims it in pieces, sends the mail in one SMTP session and each robot message alone.
+    assert dispatcher.jobs == [[d.id for d in rows]]
     assert _all_sent() == ["sent"] * 4
     assert sorted(r.rcpt_tos[0] for r in plain_server.received) == ["ada@example.com", "mei@example.com"]
     assert [len(wecom_emulator.messages), len(feishu_emulator.messages)] == [1, 1]

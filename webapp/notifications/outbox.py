@@ -152,7 +152,8 @@ def _after_commit(session: Session) -> None:
     dispatcher = current_app.extensions["herald.dispatcher"]
     jobs = batches(planned)
     if has_request_context() and getattr(dispatcher, "mode", "inline") == "pool":
-        _hold_until_sent(dispatcher, jobs)
+        # One job: the pool claims its messages in a few pieces and sends each robot message on its own.
+        _hold_until_sent(dispatcher, [[delivery_id for _, delivery_id in planned]])
         return
     # Outside a request (CLI, the sweeper, a worker) nothing else waits: hand them on now. Inline dispatch
     # (the tests) sends them here as well, so that a request's messages are out when its response is.
