@@ -132,6 +132,7 @@ class MailJob:
 class Prepared:
     mail: MailJob | None
     robots: list[RobotJob]
+    wake_at: float | None = None  # when the first message handed back to wait for its robot's pace may go
 
     @property
     def jobs(self) -> list[MailJob | RobotJob]:
@@ -203,14 +204,14 @@ def prepare(ids: list[int], messages: "Messages | None" = None) -> Prepared:
             by_robot[int(row.target)].append(row)
     prepared = Prepared(mail=MailJob(mail, _smtp_settings()) if mail else None, robots=[])
     if by_robot:
-        done = _prepare_robots(by_robot, prepared.robots, messages or Messages())
+        done = _prepare_robots(by_robot, prepared, messages or Messages())
         write(done)
     db.session.commit()
     return prepared
 
 
 def _prepare_robots(
-    by_robot: dict[int, list[Claimed]], jobs: list[RobotJob], messages: "Messages"
+    by_robot: dict[int, list[Claimed]], prepared: Prepared, messages: "Messages"
 ) -> list[Attempt]:
     # What sending needs of each robot, as plain rows: loading ORM objects costs more than the rest here.
     robots = {
@@ -230,12 +231,13 @@ def _prepare_robots(
         else:
             batch.append((robot, rows))
     settings = {robot.id: robot_settings(robot) for robot, _ in batch}
-    for row, admission in pacing.admit(batch):
+    admitted, prepared.wake_at = pacing.admit(batch)
+    for row, admission in admitted:
         if admission.refusal is not None:
             done.append(Attempt(row, admission.refusal, started=utcnow()))
             continue
         robot = robots[int(row.target)]
-        jobs.append(
+        prepared.robots.append(
             RobotJob(
                 row=row,
                 robot_id=robot.id,

@@ -6,6 +6,7 @@ written by one recorder thread, in batches, so that no send waits for the databa
 """
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -34,6 +35,8 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._work = 0  # pieces of work handed to the pool and not finished
+        self._wake_at: float | None = None  # a sweep sooner than the next tick (monotonic clock)
+        self._nudge = threading.Event()
         self._idle = threading.Condition()
         app.extensions["herald.dispatcher"] = self
         if self.mode == "pool":
@@ -96,6 +99,8 @@ class Dispatcher:
         try:
             with self.app.app_context():
                 for prepared in prepare_in_pieces(ids):
+                    if prepared.wake_at is not None:
+                        self.wake(prepared.wake_at)
                     self.recorder.expect(len(prepared.jobs))
                     for job in prepared.jobs:
                         self._submit(self._send, job)
@@ -141,8 +146,31 @@ class Dispatcher:
         self._sweeper = threading.Thread(target=self._sweep_forever, args=(interval,), daemon=True)
         self._sweeper.start()
 
+    def wake(self, at: float) -> None:
+        """Sweep again at `at` (pacing's clock), before the next tick if sooner: messages wait for then."""
+        from webapp.notifications import pacing
+
+        due = time.monotonic() + max(at - pacing.clock.now(), 0) + pacing.MARGIN
+        with self._lock:
+            if self._wake_at is None or due < self._wake_at:
+                self._wake_at = due
+                self._nudge.set()
+
     def _sweep_forever(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+        last = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                deadline = min(last + interval, self._wake_at or math.inf)
+            self._nudge.wait(max(deadline - time.monotonic(), 0))
+            self._nudge.clear()
+            if self._stop.is_set():
+                return
+            if time.monotonic() < deadline:  # woken for a sooner time: wait for that one instead
+                continue
+            with self._lock:
+                if self._wake_at is not None and self._wake_at <= time.monotonic():
+                    self._wake_at = None
+            last = time.monotonic()
             try:
                 self.sweep()
             except Exception:  # the database may be away for a moment; try again next tick
@@ -150,6 +178,7 @@ class Dispatcher:
 
     def shutdown(self) -> None:
         self._stop.set()
+        self._nudge.set()
         self._pool.shutdown(wait=True)
         self.recorder.stop()
 

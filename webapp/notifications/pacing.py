@@ -152,27 +152,31 @@ class Admission:
     refusal: Outcome | None = None  # a test message the robot cannot take now: record this instead
 
 
-def admit(batch: list[tuple[Robot, list]]) -> list[tuple[object, Admission]]:
+def admit(batch: list[tuple[Robot, list]]) -> tuple[list[tuple[object, Admission]], float | None]:
     """Give each robot's claimed rows their places in its pace, in order, within the caller's transaction.
 
     A row whose place comes within PACING_MAX_WAIT seconds gets it (its send waits until then). A row that
     would wait longer is handed back to the outbox until its place comes (not listed); a test message is
     refused instead. A row that takes the last place of the robot's longest window carries every message
-    waiting for the robot as one digest; those are merged into it (not listed either).
+    waiting for the robot as one digest; those are merged into it (not listed either). Also returns when the
+    first row handed back may go (None: none was).
     """
     now = clock.now()
     paces = take([robot.id for robot, _ in batch if robot.kind in LIMITS], now)
     admitted: list[tuple[object, Admission]] = []
+    wakes: list[float] = []
     for robot, rows in batch:
         if robot.id in paces:
-            admitted += _admit(robot, rows, paces, now)
+            admitted += _admit(robot, rows, paces, now, wakes)
         else:
             admitted += [(row, Admission()) for row in rows]
     put(paces)
-    return admitted
+    return admitted, min(wakes, default=None)
 
 
-def _admit(robot: Robot, rows: list, paces: dict[int, list], now: float) -> list[tuple[object, Admission]]:
+def _admit(
+    robot: Robot, rows: list, paces: dict[int, list], now: float, wakes: list[float]
+) -> list[tuple[object, Admission]]:
     windows = LIMITS[robot.kind]
     horizon = current_app.config.get("PACING_MAX_WAIT", DEFAULT_MAX_WAIT)
     sends = paces[robot.id] = prune(paces[robot.id], windows, now)
@@ -206,13 +210,14 @@ def _admit(robot: Robot, rows: list, paces: dict[int, list], now: float) -> list
         admitted.append((row, Admission(slot=at, message=message)))
     if held:
         _hold(held, robot, windows, held_until)
+        wakes.append(held_until)
     return admitted
 
 
 def readmit(robot: Robot, row) -> list[tuple[object, Admission]]:
     """Give up the row's place (it passed unused) and take a new one, as admit() does."""
     finish({robot.id: {row.id: None}})
-    return admit([(robot, [row])])
+    return admit([(robot, [row])])[0]
 
 
 def finish(ends: dict[int, dict[int, float | None]]) -> None:
