@@ -422,11 +422,14 @@ def send_mail(job: MailJob) -> Iterator[Attempt]:
     bugs: list[Attempt] = []  # rows whose message could not be composed: a bug in Herald, retried
     given_back: list[Claimed] = []
 
+    firsts: dict[tuple[str, str, str], object] = {}  # per content, the first mail: the others reuse its bytes
+
     def messages():
         for n, row in enumerate(job.rows):
             if not row.may_send:
                 given_back.extend(job.rows[n:])
                 return
+            content = (row.subject, row.body_text, row.body_html)
             try:
                 message = email_channel.compose(
                     subject=row.subject,
@@ -434,7 +437,9 @@ def send_mail(job: MailJob) -> Iterator[Attempt]:
                     text=row.body_text,
                     sender=settings.sender,
                     recipients=[row.target],
+                    like=firsts.get(content),
                 )
+                firsts.setdefault(content, message)
             except Exception as error:
                 log.exception("composing a mail failed inside Herald")
                 bugs.append(Attempt(row, _internal_error(error), started=utcnow()))

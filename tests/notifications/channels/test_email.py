@@ -122,3 +122,44 @@ def test_any_title_gives_one_subject_line_and_no_other_header(mail_app, title):
     assert all(line.isascii() for line in header_lines(data))
     if subject:
         assert parsed["Subject"] == subject
+
+
+def test_the_same_mail_to_someone_else_reuses_the_bytes_with_its_own_to_and_message_id(mail_app):
+    def mail(to: str, like=None):
+        return compose(
+            subject="功能用例创建通知: Refund to card",
+            html="<p>Refund to card — 优先级 P1</p>",
+            text="Refund to card — 优先级 P1",
+            sender=SENDER,
+            recipients=[to],
+            like=like,
+        )
+
+    first = mail("ada@example.com")
+    first_bytes = first.as_bytes()
+    second = mail("mei@example.com", like=first)
+    fresh = email.message_from_bytes(mail("mei@example.com").as_bytes(), policy=policy.default)
+    reused = email.message_from_bytes(second.as_bytes(), policy=policy.default)
+
+    assert reused["To"] == "mei@example.com" and reused["Message-ID"] == second.msgId != first.msgId
+    assert reused["Subject"] == fresh["Subject"] and reused["From"] == fresh["From"]
+    for kind in ("plain", "html"):
+        assert reused.get_body((kind,)).get_content() == fresh.get_body((kind,)).get_content()
+    assert b"ada@example.com" not in second.as_bytes()
+    assert second.as_bytes().replace(b"mei@", b"ada@").replace(
+        second.msgId.encode(), first.msgId.encode()
+    ) == (first_bytes)
+
+
+def test_a_mail_that_differs_or_a_long_address_is_written_out_afresh(mail_app):
+    first = compose(subject="A", html="<p>A</p>", text="A", sender=SENDER, recipients=TO)
+    first.as_bytes()
+    other = compose(subject="B", html="<p>B</p>", text="B", sender=SENDER, recipients=TO, like=first)
+    assert other.prototype is None
+    long_address = "a" * 70 + "@example.com"
+    same = compose(
+        subject="A", html="<p>A</p>", text="A", sender=SENDER, recipients=[long_address], like=first
+    )
+    assert same.prototype is first
+    parsed = email.message_from_bytes(same.as_bytes(), policy=policy.default)
+    assert parsed["To"] == long_address and parsed["Message-ID"] == same.msgId

@@ -30,7 +30,22 @@ def encode_subject(subject: str) -> str:
 
 
 class MailMessage(Message):
-    """Flask-Mail's Message, with `subject` kept as plain text and encoded safely only on the wire."""
+    """Flask-Mail's Message, with `subject` kept as plain text and encoded safely only on the wire.
+
+    An event mailed to many people is the same message but for its To and Message-ID: given the message it
+    was composed like (`prototype`, already written out), it reuses those bytes with its own two headers
+    instead of writing the whole MIME tree again, which costs more than sending it.
+    """
+
+    prototype: "MailMessage | None" = None
+    written: bytes | None = None
+
+    def as_bytes(self) -> bytes:
+        reused = readdressed(self.prototype, self) if self.prototype is not None else None
+        if reused is not None:
+            return reused
+        self.written = super().as_bytes()
+        return self.written
 
     def _message(self):
         subject = self.subject
@@ -39,6 +54,29 @@ class MailMessage(Message):
             return super()._message()
         finally:
             self.subject = subject
+
+
+# A header line that is short, plain ASCII: it was written out as it stands, never folded or encoded.
+_PLAIN_LINE = 78
+
+
+def readdressed(prototype: MailMessage, message: MailMessage) -> bytes | None:
+    """The prototype's bytes with the message's To and Message-ID; None when they cannot just be swapped."""
+    if prototype.written is None or len(prototype.recipients) != 1 or len(message.recipients) != 1:
+        return None
+    head, blank, rest = prototype.written.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    for name, old, new in (
+        ("To", prototype.recipients[0], message.recipients[0]),
+        ("Message-ID", prototype.msgId, message.msgId),
+    ):
+        before, after = f"{name}: {old}", f"{name}: {new}"
+        if not (before.isascii() and after.isascii()) or max(len(before), len(after)) > _PLAIN_LINE:
+            return None
+        if lines.count(before.encode()) != 1:
+            return None
+        lines[lines.index(before.encode())] = after.encode()
+    return b"\r\n".join(lines) + blank + rest
 
 
 def format_sender(address: str, name: str = "") -> str:
@@ -51,9 +89,17 @@ def format_sender(address: str, name: str = "") -> str:
 
 
 def compose(
-    subject: str, html: str, text: str, sender: str | tuple[str, str], recipients: Iterable[str]
+    subject: str,
+    html: str,
+    text: str,
+    sender: str | tuple[str, str],
+    recipients: Iterable[str],
+    like: MailMessage | None = None,
 ) -> Message:
-    """A message with a plain-text body and its HTML alternative; `sender`: an address or (name, address)."""
+    """A message with a plain-text body and its HTML alternative; `sender`: an address or (name, address).
+
+    `like`: a message composed before for someone else; if its content is the same, its bytes are reused.
+    """
     name, address = sender if isinstance(sender, tuple) else ("", sender)
     message = MailMessage(
         subject=fold_line(subject),
@@ -68,4 +114,11 @@ def compose(
     domain = address.rpartition("@")[2]
     if domain:
         message.msgId = make_msgid(domain=domain)
+    if like is not None and (like.subject, like.body, like.html, like.sender) == (
+        message.subject,
+        message.body,
+        message.html,
+        message.sender,
+    ):
+        message.prototype = like
     return message
