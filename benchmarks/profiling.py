@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 # (label, how a profiled function is recognised: file part and function name)
 PARTS = (
-    ("SQLite commit (journal + fsync)", ("~", "<method 'commit' of 'sqlite3.Connection' objects>")),
+    ("SQLite commit", ("~", "<method 'commit' of 'sqlite3.Connection' objects>")),
     ("SQLite statements", ("~", "<method 'execute' of 'sqlite3.Cursor' objects>")),
     ("HTTP post (requests, incl. waiting for the reply)", ("requests/sessions.py", "request")),
     ("SMTP conversation (smtplib, incl. TLS)", ("smtplib.py", "sendmail")),
