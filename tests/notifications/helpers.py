@@ -96,3 +96,14 @@ def wait_out_lease(delivery: Delivery) -> None:
     """Sleep until the lease on a claimed row has run out (a dead worker's lease is not renewed)."""
     if delivery.lease_until is not None:
         time.sleep(max(0.0, (delivery.lease_until - utcnow()).total_seconds()) + 0.2)
+
+
+def pool_app_on(app, **overrides):
+    """Another app on the test's database, delivering in a pool of two workers as in production."""
+    return create_app(
+        config.TestConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        NOTIFICATIONS_DISPATCH="pool",
+        NOTIFICATIONS_WORKERS=2,
+        **overrides,
+    )

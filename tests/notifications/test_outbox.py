@@ -11,8 +11,7 @@ import time
 import pytest
 
 from tests.conftest import AppClient, login
-from tests.notifications.helpers import add_robot, deliveries, mail_members
-from webapp import config, create_app
+from tests.notifications.helpers import add_robot, deliveries, mail_members, pool_app_on
 from webapp.extensions import db
 from webapp.models import Project, User
 from webapp.notifications.dispatch import Dispatcher
@@ -37,13 +36,7 @@ class Recording(Dispatcher):
 @pytest.fixture
 def pool(app):
     """The test's database served by an app with pool dispatch, as in production (its sweeper held back)."""
-    served = create_app(
-        config.TestConfig,
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        NOTIFICATIONS_DISPATCH="pool",
-        NOTIFICATIONS_WORKERS=2,
-        NOTIFICATIONS_SWEEP_SECONDS=3600,  # the test calls sweep() itself
-    )
+    served = pool_app_on(app, NOTIFICATIONS_SWEEP_SECONDS=3600)  # the test calls sweep() itself
     served.test_client_class = AppClient
     replaced = served.extensions["herald.dispatcher"]
     recording = Recording(served)  # takes the place of the app's own

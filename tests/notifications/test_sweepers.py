@@ -13,7 +13,7 @@ import pytest
 
 from tests.notifications import helpers
 from tests.notifications.doors import Door
-from tests.notifications.helpers import add_robot, deliveries, mail_members
+from tests.notifications.helpers import add_robot, deliveries, mail_members, pool_app_on
 from tests.notifications.processes import cron, environment, start
 from webapp import config, create_app
 from webapp.extensions import db
@@ -145,12 +145,7 @@ def test_a_sweep_longer_than_the_lease_shares_its_messages_without_sending_one_t
 @pytest.fixture
 def pool_app(app):
     """The same database served by an app whose deliveries run in a worker pool."""
-    other = create_app(
-        config.TestConfig,
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        NOTIFICATIONS_DISPATCH="pool",
-        NOTIFICATIONS_WORKERS=2,
-    )
+    other = pool_app_on(app)
     yield other
     other.extensions["herald.dispatcher"].shutdown()
     with other.app_context():
