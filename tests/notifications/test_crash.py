@@ -107,3 +107,21 @@ def test_after_a_kill_every_message_arrives_exactly_once(
     assert all("Refund to the original card" in group.messages[0].text for group in groups)
     assert len(plain_server.received) == 2
     assert [(d.status, d.attempts) for d in deliveries()] == [("sent", 1)] * 5
+
+
+def test_a_server_that_stops_while_sending_records_every_message_it_sent(
+    database, checkout, plain_server, wecom_emulator, groups
+):
+    project, admin = checkout
+    mail_members(project, plain_server)
+    Door(wecom_emulator).delay = 0.3  # the robots answer late: the process is asked to end meanwhile
+    env = environment(database, HERALD_DISPATCH="pool", HERALD_DELIVERY_WORKERS="2", HERALD_TEST_THEN="exit")
+    server = start(env, "save", project.id, admin.id, "Refund to the original card")
+    out, err = server.communicate(timeout=60)
+    assert server.returncode == 0, out + err
+
+    # Its pool finished what it had begun, and every attempt was written before the process ended: nothing is
+    # left claimed, to be sent a second time once the claim runs out.
+    assert [(d.status, d.attempts, d.lease_until) for d in deliveries()] == [("sent", 1, None)] * 5
+    assert [len(group.messages) for group in groups] == [1, 1, 1]
+    assert len(plain_server.received) == 2

@@ -5,6 +5,7 @@ hangs holds one thread, never the others) and the mail of the job goes through o
 written by one recorder thread, in batches, so that no send waits for the database.
 """
 
+import atexit
 import logging
 import math
 import threading
@@ -42,6 +43,9 @@ class Dispatcher:
         if self.mode == "pool":
             # Started by the first request, so that CLI commands (flask db upgrade) start no thread.
             app.before_request(self.start_sweeper)
+            # When the process ends, the pool finishes its jobs first (concurrent.futures sees to that); then
+            # the attempts still waiting are written, or their messages would be sent again after the lease.
+            atexit.register(self.recorder.stop)
 
     def submit(self, delivery_ids: Iterable[int]) -> None:
         ids = list(delivery_ids)
