@@ -57,9 +57,15 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = None
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(session_id: str):
+        # "<id>:<token>" (User.get_id); anything else, such as a bare id from before tokens, is logged out.
+        user_id, _, token = session_id.partition(":")
+        if not (token and user_id.isascii() and user_id.isdigit()):
+            return None
         user = db.session.get(models.User, int(user_id))
-        return user if user is not None and user.active else None
+        if user is None or not user.active or not user.holds_session_token(token):
+            return None
+        return user
 
 
 def sqlite_pragmas(connection, _record) -> None:

@@ -152,6 +152,72 @@ def test_a_user_changes_their_password(app, member_client, member):
     )
 
 
+def remembered_browser(app, user, password=PASSWORD):
+    """A browser logged in with "remember me" whose session cookie is gone, as after a browser restart."""
+    browser = app.test_client()
+    browser.post("/login", data={"email": user.email, "password": password, "remember": "y"})
+    browser.delete_cookie("session")
+    return browser
+
+
+def sent_to_login(browser) -> bool:
+    response = browser.get("/projects/")
+    return response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_changing_the_password_logs_out_every_other_browser_but_this_one(app, member_client, member):
+    other = login(app.test_client(), member)
+    remembered = remembered_browser(app, member)
+    assert other.get("/projects/").status_code == remembered.get("/projects/").status_code == 200
+
+    assert member_client.post("/profile/password", data=NEW_PASSWORD).status_code == 303
+    assert member_client.get("/projects/").status_code == 200
+    assert sent_to_login(other)
+    remembered.delete_cookie("session")
+    assert sent_to_login(remembered)
+    # Logging in afresh with the new password works as ever.
+    login(other, member, "a brand new secret")
+    assert other.get("/projects/").status_code == 200
+
+
+def test_a_remembered_browser_stays_remembered_after_changing_its_own_password(app, member):
+    browser = remembered_browser(app, member)
+    old_cookie = browser.get_cookie("remember_token").value
+    assert browser.post("/profile/password", data=NEW_PASSWORD).status_code == 303
+    assert browser.get_cookie("remember_token").value != old_cookie
+    browser.delete_cookie("session")
+    assert browser.get("/projects/").status_code == 200
+
+
+def test_a_browser_without_remember_me_gets_no_lasting_cookie_from_a_password_change(member_client):
+    assert member_client.post("/profile/password", data=NEW_PASSWORD).status_code == 303
+    assert member_client.get_cookie("remember_token") is None
+    assert member_client.get("/projects/").status_code == 200
+
+
+def test_a_failed_password_change_logs_nobody_out(app, member_client, member):
+    other = login(app.test_client(), member)
+    data = {**NEW_PASSWORD, "pw-current": "not my password"}
+    assert member_client.post("/profile/password", data=data).status_code == 200
+    assert other.get("/projects/").status_code == member_client.get("/projects/").status_code == 200
+
+
+@pytest.mark.parametrize("stored_id", ["{id}", "{id}:", "{id}:not-the-token", "x:y", "", "\u00b2:token"])
+def test_a_session_with_an_old_or_foreign_id_is_logged_out_cleanly(app, client, member, stored_id):
+    with client.session_transaction() as session:
+        session["_user_id"] = stored_id.format(id=member.id)
+        session["_fresh"] = True
+    assert sent_to_login(client)
+
+
+def test_a_remember_cookie_with_a_bare_id_is_logged_out_cleanly(app, client, member):
+    from flask_login.utils import encode_cookie
+
+    with app.test_request_context():
+        client.set_cookie("remember_token", encode_cookie(str(member.id)))
+    assert sent_to_login(client)
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [

@@ -273,6 +273,18 @@ def test_a_disabled_users_remember_cookie_stops_working(app, admin_client, membe
     assert remembered.get("/projects/").status_code == 302
 
 
+def test_enabling_again_does_not_bring_back_the_old_sessions(app, admin_client, member, project):
+    browser = login(app.test_client(), member)
+    remembered = app.test_client()
+    remembered.post("/login", data={"email": member.email, "password": PASSWORD, "remember": "y"})
+    admin_client.post(f"/system/users/{member.id}", data=edit_data(member, active=None))
+    admin_client.post(f"/system/users/{member.id}", data=edit_data(stored(member), active="y"))
+    assert stored(member).active is True
+    assert browser.get("/projects/").headers["Location"].startswith("/login")
+    remembered.delete_cookie("session")
+    assert remembered.get("/projects/").headers["Location"].startswith("/login")
+
+
 # --- the last administrator --------------------------------------------------------------------------------
 
 LAST_ADMIN = "Herald needs an active administrator, and this is the last one"
@@ -327,6 +339,32 @@ def test_an_admin_resets_a_password(app, admin_client, member):
         app.test_client().post("/login", data={"email": member.email, "password": PASSWORD}).status_code
         == 200
     )
+
+
+def test_a_password_reset_ends_the_users_sessions(app, admin_client, member):
+    browser = login(app.test_client(), member)
+    remembered = app.test_client()
+    remembered.post("/login", data={"email": member.email, "password": PASSWORD, "remember": "y"})
+    remembered.delete_cookie("session")
+    assert browser.get("/projects/").status_code == remembered.get("/projects/").status_code == 200
+
+    new = {"pw-password": "a fresh secret", "pw-confirm": "a fresh secret"}
+    assert admin_client.post(f"/system/users/{member.id}/password", data=new).status_code == 303
+    assert browser.get("/projects/").headers["Location"].startswith("/login")
+    remembered.delete_cookie("session")
+    assert remembered.get("/projects/").headers["Location"].startswith("/login")
+    assert admin_client.get("/system/users").status_code == 200
+
+
+def test_an_admin_resetting_their_own_password_stays_logged_in_here_only(app, admin_client, admin):
+    elsewhere = login(app.test_client(), admin)
+    new = {"pw-password": "a fresh secret", "pw-confirm": "a fresh secret"}
+    response = admin_client.post(f"/system/users/{admin.id}/password", data=new)
+    assert response.status_code == 303
+    assert "The password of Ada Admin is changed." in admin_client.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
+    assert elsewhere.get("/system/users").headers["Location"].startswith("/login")
 
 
 @pytest.mark.parametrize(

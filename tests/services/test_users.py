@@ -168,6 +168,47 @@ def test_change_own_password_needs_the_current_one(app, member):
     assert user_service.authenticate(member.email, PASSWORD) is None
 
 
+def test_the_login_id_carries_a_session_token_of_the_users_own(app, member, outsider):
+    user_id, token = member.get_id().split(":")
+    assert user_id == str(member.id) and len(token) >= 32
+    assert outsider.session_token != member.session_token
+
+
+def test_setting_a_password_gives_a_new_session_token(app, member):
+    before = member.get_id()
+    user_service.set_password(member, "a fresh secret")
+    assert stored(member).get_id() != before
+
+
+def test_change_own_password_gives_a_new_token_only_when_it_succeeds(app, member):
+    before = member.session_token
+    with pytest.raises(ServiceError):
+        user_service.change_own_password(member, "not my password", "a brand new secret")
+    assert stored(member).session_token == before
+    user_service.change_own_password(member, PASSWORD, "a brand new secret")
+    assert stored(member).session_token != before
+
+
+def test_disabling_gives_a_new_session_token_and_other_edits_do_not(app, member):
+    before = member.session_token
+    user_service.update_user(member, name="Mei Li", mobile="13900139000", locale="zh", active=True)
+    assert stored(member).session_token == before
+    user_service.update_user(member, active=False)
+    disabled = stored(member).session_token
+    assert disabled != before
+    # Saving a disabled user, or enabling them again, keeps the token: the old sessions stay ended.
+    user_service.update_user(member, active=False)
+    user_service.update_user(member, active=True)
+    assert stored(member).session_token == disabled
+
+
+def test_refusing_to_disable_the_last_admin_keeps_their_sessions(app, admin):
+    before = admin.session_token
+    with pytest.raises(ServiceError):
+        user_service.update_user(admin, active=False)
+    assert stored(admin).session_token == before
+
+
 def test_a_disabled_user_cannot_authenticate(app, member):
     user_service.update_user(member, active=False)
     assert user_service.authenticate(member.email, PASSWORD) is None

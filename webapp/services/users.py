@@ -149,13 +149,16 @@ def _clean(user: User, fields: dict) -> dict:
 
 
 def update_user(user: User, **fields) -> User:
-    """Change the given fields of a user (name, email, mobile, role, active, locale)."""
+    """Change the given fields of a user (name, email, mobile, role, active, locale); disabling logs out."""
     clean = _clean(user, fields)
     losing = _admin_losing_field(user, clean)
     if losing:
         _lock_active_admins()
+    disabling = user.active and clean.get("active") is False
     for key, value in clean.items():
         setattr(user, key, value)
+    if disabling:
+        user.end_sessions()
     if losing:
         _keep_an_admin(field=losing)
     db.session.commit()
@@ -204,8 +207,9 @@ def is_last_active_admin(user: User) -> bool:
 
 
 def set_password(user: User, password: str) -> None:
-    """Replace a user's password (an administrator's reset, or the user's own change)."""
+    """Replace a password and end all the user's sessions (an administrator's reset, or their own change)."""
     user.password_hash = _hash(check_password_strength(password))
+    user.end_sessions()
     db.session.commit()
 
 

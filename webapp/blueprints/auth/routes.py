@@ -7,6 +7,7 @@ from werkzeug.utils import redirect
 
 from webapp.blueprints.auth import bp
 from webapp.blueprints.auth.forms import LoginForm, PasswordForm, ProfileForm
+from webapp.blueprints.auth.sessions import stay_logged_in
 from webapp.services import ServiceError
 from webapp.services import users as user_service
 from webapp.web import redirect_to
@@ -82,6 +83,8 @@ def change_password():
         except ServiceError as error:
             getattr(password_form, error.field).errors.append(error.message)
         else:
+            # The change logged out every browser of this user; this one stays in.
+            stay_logged_in(current_user._get_current_object())
             flash(_("Your password is changed."))
             return redirect_to("auth.profile")
     form = ProfileForm(obj=current_user, formdata=None)

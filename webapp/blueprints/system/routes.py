@@ -4,6 +4,7 @@ from flask import abort, flash, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from webapp.blueprints.auth.sessions import stay_logged_in
 from webapp.blueprints.system import bp
 from webapp.blueprints.system.forms import MailSettingsForm, NewUserForm, ResetPasswordForm, UserForm
 from webapp.services import ServiceError
@@ -115,6 +116,9 @@ def reset_password(user_id: int):
         except ServiceError as error:
             getattr(password_form, error.field).errors.append(error.message)
         else:
+            # Resetting one's own password here must not log out the administrator doing it.
+            if user.id == current_user.id:
+                stay_logged_in(user)
             flash(_("The password of %(name)s is changed. Tell them the new one yourself.", name=user.name))
             return redirect_to("system.edit_user", user_id=user.id)
     return _edit_page(user, UserForm(obj=user, formdata=None), password_form)
