@@ -4,11 +4,9 @@ import logging
 import re
 import shutil
 import statistics
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,8 +130,6 @@ class Workspace:
         shutil.copy(self.template, path)
         app = create_app(Config, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", **overrides)
         app.test_client_class = Client
-        dispatcher = app.extensions["herald.dispatcher"]
-        dispatcher._pool = WatchedPool(dispatcher._pool)
         self.apps.append(app)
         return app
 
@@ -144,30 +140,6 @@ class Workspace:
             with app.app_context():
                 db.engine.dispose()
         self.apps.clear()
-
-
-class WatchedPool:
-    """The dispatcher's worker pool, unchanged but counting its jobs, so the benchmark can wait for it."""
-
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
-        self.pool = pool
-        self.futures: set[Future] = set()
-        self.lock = threading.Lock()
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future = self.pool.submit(fn, *args, **kwargs)
-        with self.lock:
-            self.futures.add(future)
-        return future
-
-    def jobs(self) -> int:
-        """Jobs queued or running."""
-        with self.lock:
-            self.futures = {f for f in self.futures if not f.done()}
-            return len(self.futures)
-
-    def shutdown(self, wait: bool = True) -> None:
-        self.pool.shutdown(wait=wait)
 
 
 def jobs(app: Flask) -> int:

@@ -194,7 +194,7 @@ def prepare_in_pieces(ids: list[int]) -> Iterator[Prepared]:
     db.session.commit()
     mail = [i for i in ids if channels.get(i) == "email"]
     robots = [i for i in ids if channels.get(i) in KINDS]
-    messages = Messages()  # what comes from the events is read once for all pieces
+    messages = Messages()  # the events' facts are read once for all pieces
     for start in range(0, max(len(robots), 1), PIECE):
         yield prepare_guarded((mail if start == 0 else []) + robots[start : start + PIECE], messages)
 
@@ -231,7 +231,7 @@ def _prepare_robots(
             select(*(getattr(Robot, name) for name in _ROBOT_COLUMNS)).where(Robot.id.in_(list(by_robot)))
         )
     }
-    network = messages.network
+    network = _proxy_settings()
     done: list[Attempt] = []
     batch = []
     for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
@@ -288,24 +288,11 @@ def _proxies_for(url: str, network) -> dict | None:
     return proxies_for(url, network)
 
 
-def proxies(url: str = "") -> dict[str, str | None] | None:
-    """The outbound proxy for robot traffic to url (System settings → Network); None: the environment's."""
-    return _proxies_for(url, None)
-
-
 class Messages:
     """Robot messages of a batch: what comes from the event (link, mentions, case) is read once per event."""
 
     def __init__(self) -> None:
         self._events: dict[int, RobotMessage] = {}
-        self._network = None
-
-    @property
-    def network(self):
-        """The proxy settings (System settings → Network), read once."""
-        if self._network is None:
-            self._network = _proxy_settings()
-        return self._network
 
     def message(self, row: Claimed) -> RobotMessage:
         if row.event_id is None:  # a test message
@@ -541,7 +528,7 @@ def write(attempts: Iterable[Attempt]) -> None:
         return
     backoff = current_app.config.get("NOTIFICATIONS_BACKOFF", DEFAULT_BACKOFF)
     now = utcnow()
-    rows, log_rows, given_back = [], [], []
+    sent, unsent, log_rows, given_back = [], [], [], []
     paces: dict[int, dict[int, float | None]] = defaultdict(dict)
     for attempt in attempts:
         row, outcome = attempt.row, attempt.outcome
@@ -559,13 +546,18 @@ def write(attempts: Iterable[Attempt]) -> None:
             status, next_at = "retrying", now + timedelta(seconds=backoff[retries - 1])
         else:
             status = "failed"
-        text = {"code": outcome.code, "cause": str(outcome.cause), "fix": str(outcome.fix)}
-        text["reply"] = outcome.raw
-        rows.append(
-            {"row_id": row.id, "attempts": row.attempts + 1, "retries": retries, "status": status, **text}
-        )
-        rows[-1]["next_at"] = next_at
-        rows[-1]["sent_at"] = sent_at
+        text = {
+            "code": outcome.code,
+            "cause": str(outcome.cause),
+            "fix": str(outcome.fix),
+            "reply": outcome.raw,
+        }
+        values = {"row_id": row.id, "attempts": row.attempts + 1, "retries": retries, "next_at": next_at}
+        values.update(status=status, **text)
+        if sent_at is not None:
+            sent.append({**values, "sent_at": sent_at})
+        else:
+            unsent.append(values)
         log_rows.append(
             {
                 "delivery_id": row.id,
@@ -578,20 +570,13 @@ def write(attempts: Iterable[Attempt]) -> None:
         )
     if log_rows:
         db.session.execute(insert(DeliveryAttempt.__table__), log_rows)
-    _record_rows(rows)
-    if given_back:
-        db.session.execute(_GIVE_BACK, given_back)
-    pacing.finish(paces)
-
-
-def _record_rows(rows: list[dict]) -> None:
-    sent = [row for row in rows if row["sent_at"] is not None]
-    unsent = [row for row in rows if row["sent_at"] is None]
     if sent:
         db.session.execute(_RECORD_SENT, sent)
     if unsent:
-        unsent = [{name: value for name, value in row.items() if name != "sent_at"} for row in unsent]
         db.session.execute(_RECORD_UNSENT, unsent)
+    if given_back:
+        db.session.execute(_GIVE_BACK, given_back)
+    pacing.finish(paces)
 
 
 def record(delivery: Delivery, outcome: Outcome, started, duration_ms: int, request: str = "") -> None:

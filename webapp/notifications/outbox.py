@@ -133,14 +133,8 @@ def _insert(rows: list[dict]) -> list[tuple[str, int]]:
     return planned
 
 
-def robots_for(event: Event) -> list[Robot]:
-    """The project's enabled robots switched on for this event."""
-    robots = db.session.scalars(select(Robot).where(Robot.project_id == event.project_id, Robot.enabled))
-    return [robot for robot in robots if event.kind in (robot.events or [])]
-
-
 def _robot_targets(event: Event) -> list[tuple[int, str, str]]:
-    """Id, kind and name of each robot robots_for() gives, in the same order."""
+    """Id, kind and name of the project's enabled robots switched on for this event."""
     rows = db.session.execute(_ROBOTS, {"project_id": event.project_id})
     return [(robot_id, kind, name) for robot_id, kind, name, events in rows if event.kind in (events or [])]
 
@@ -150,15 +144,13 @@ def _after_commit(session: Session) -> None:
     if not planned:
         return
     dispatcher = current_app.extensions["herald.dispatcher"]
-    jobs = batches(planned)
     if has_request_context() and getattr(dispatcher, "mode", "inline") == "pool":
         # One job: the pool claims its messages in a few pieces and sends each robot message on its own.
         _hold_until_sent(dispatcher, [[delivery_id for _, delivery_id in planned]])
         return
     # Outside a request (CLI, the sweeper, a worker) nothing else waits: hand them on now. Inline dispatch
     # (the tests) sends them here as well, so that a request's messages are out when its response is.
-    for batch in jobs:
-        dispatcher.submit(batch)
+    _submit(dispatcher, batches(planned))
 
 
 def _hold_until_sent(dispatcher, jobs: list[list[int]]) -> None:
