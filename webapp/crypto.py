@@ -36,10 +36,17 @@ def encrypt(plain: str) -> str:
 def decrypt(token: str) -> str:
     """The plain text, or "" when the key has changed since it was stored (the user must enter it again)."""
     try:
-        return _fernet().decrypt(token.encode()).decode()
+        return _decrypted(_fernet(), token)
     except InvalidToken:
         current_app.logger.warning("A stored secret cannot be decrypted: was SECRET_KEY changed?")
         return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _decrypted(fernet: Fernet, token: str) -> str:
+    """A stored value decrypted once: every read of a robot (each batch of messages) would check its HMAC
+    and run AES again. A token is new ciphertext whenever a value is saved, so an entry never goes stale."""
+    return fernet.decrypt(token.encode()).decode()
 
 
 class EncryptedText(TypeDecorator):

@@ -108,6 +108,31 @@ def test_without_a_setting_the_environment_proxy_is_honoured(
     assert "HTTP_PROXY" in page and tinyproxy.url in page
 
 
+def test_a_change_of_the_environment_applies_to_the_next_message(
+    app, project, admin, tinyproxy, wecom_emulator, monkeypatch
+):
+    for name in ("NO_PROXY", "HTTPS_PROXY", "ALL_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    add_robot(project, "wecom", wecom_emulator.url, events=["case.created"])
+
+    def send() -> str:
+        case_service.create_case(project, admin, CaseInput(title="Pay by card", priority="P2"))
+        return Delivery.query.order_by(Delivery.id.desc()).first().status
+
+    monkeypatch.setenv("HTTP_PROXY", tinyproxy.url)
+    assert send() == "sent"
+    monkeypatch.delenv("HTTP_PROXY")
+    assert send() == "sent"
+    monkeypatch.setenv("HTTP_PROXY", tinyproxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert send() == "sent"
+
+    first, second, third = wecom_emulator.requests
+    assert via_proxy(first) and not via_proxy(second) and not via_proxy(third)
+    assert len(tinyproxy.requests) == 1
+
+
 def test_the_setting_overrides_the_environment(app, project, admin, tinyproxy, wecom_emulator, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{dead_port()}")
     monkeypatch.delenv("NO_PROXY", raising=False)

@@ -182,24 +182,7 @@ def _claim(ids: list[int]) -> list[Claimed]:
     return sorted(claimed, key=lambda row: order[row.id])
 
 
-# The pool makes robot messages ready this many at a time: the first go out while the others are prepared.
-PIECE = 8
-
-
-def prepare_in_pieces(ids: list[int]) -> Iterator[Prepared]:
-    """prepare() the mail and the first PIECE robot messages, then the other robot messages, PIECE a time."""
-    channels = dict(
-        db.session.execute(select(Delivery.id, Delivery.channel).where(Delivery.id.in_(ids))).all()
-    )
-    db.session.commit()
-    mail = [i for i in ids if channels.get(i) == "email"]
-    robots = [i for i in ids if channels.get(i) in KINDS]
-    messages = Messages()  # the events' facts are read once for all pieces
-    for start in range(0, max(len(robots), 1), PIECE):
-        yield prepare_guarded((mail if start == 0 else []) + robots[start : start + PIECE], messages)
-
-
-def prepare(ids: list[int], messages: "Messages | None" = None) -> Prepared:
+def prepare(ids: list[int]) -> Prepared:
     """Claim the due rows among ids and make them ready to send, in one transaction.
 
     Rows that need no send (the robot is gone, a test message the robot cannot take now) are recorded here;
@@ -215,7 +198,7 @@ def prepare(ids: list[int], messages: "Messages | None" = None) -> Prepared:
             by_robot[int(row.target)].append(row)
     prepared = Prepared(mail=MailJob(mail, _smtp_settings()) if mail else None, robots=[])
     if by_robot:
-        done = _prepare_robots(by_robot, prepared, messages or Messages())
+        done = _prepare_robots(by_robot, prepared, Messages())
         write(done)
     db.session.commit()
     return prepared
@@ -605,10 +588,10 @@ def deliver(delivery_ids: list[int]) -> None:
     db.session.commit()
 
 
-def prepare_guarded(delivery_ids: list[int], messages: Messages | None = None) -> Prepared:
+def prepare_guarded(delivery_ids: list[int]) -> Prepared:
     """prepare(); a bug in Herald there becomes a recorded, retried attempt of each row, not a stuck row."""
     try:
-        return prepare(delivery_ids, messages)
+        return prepare(delivery_ids)
     except Exception as error:
         log.exception("preparing messages failed inside Herald")
         db.session.rollback()

@@ -72,7 +72,8 @@ class Dispatcher:
         finally:
             with self._idle:
                 self._work -= 1
-                self._idle.notify_all()
+                if self._work == 0:  # only "idle" is waited for: a wake-up per task would cost the sends
+                    self._idle.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing handed on is left to send or to record; False if that took over timeout."""
@@ -98,16 +99,16 @@ class Dispatcher:
                 log.exception("delivery of %s failed", ids)
 
     def _prepare(self, ids: list[int]) -> None:
-        from webapp.notifications.delivery import prepare_in_pieces
+        from webapp.notifications.delivery import prepare_guarded
 
         try:
             with self.app.app_context():
-                for prepared in prepare_in_pieces(ids):
-                    if prepared.wake_at is not None:
-                        self.wake(prepared.wake_at)
-                    self.recorder.expect(len(prepared.jobs))
-                    for job in prepared.jobs:
-                        self._submit(self._send, job)
+                prepared = prepare_guarded(ids)
+            if prepared.wake_at is not None:
+                self.wake(prepared.wake_at)
+            self.recorder.expect(len(prepared.jobs))
+            for job in prepared.jobs:
+                self._submit(self._send, job)
         except Exception:  # the database may be away for a moment: the sweeper tries again
             log.exception("claiming %s failed", ids)
         finally:

@@ -1,5 +1,7 @@
 """Posting a robot's request over HTTP: one pooled session, bounded timeouts, network failures explained."""
 
+import functools
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -25,29 +27,77 @@ class Reply:
     text: str
 
 
+# The variables that decide the environment's proxy for an http or https address (urllib ignores HTTP_PROXY
+# when REQUEST_METHOD says it runs as a CGI script).
+_ENVIRONMENT = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+)
+# What a requests.Session sends with every request (User-Agent, Accept, Accept-Encoding, Connection).
+_DEFAULT_HEADERS = requests.utils.default_headers()
+
+
 def _session() -> requests.Session:
-    """A keep-alive session per worker thread (requests.Session is not thread-safe to share)."""
+    """A keep-alive session per worker thread (requests.Session is not thread-safe to share).
+
+    It does not read the environment itself: post() does, once per address and state of the environment.
+    A session that trusts the environment reads every proxy variable and looks for a netrc login on every
+    request, which costs about as much as the rest of a post to a nearby server.
+    """
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
+        session.trust_env = False
     return session
 
 
 def post(
     request: HttpRequest, timeout: tuple[float, float] = (5, 10), proxies: dict[str, str] | None = None
 ) -> Reply:
-    """Send the request exactly as built: URL untouched, body bytes as signed."""
-    session = _session()
-    response = session.request(
-        request.method,
-        request.url,
-        headers=dict(request.headers),
+    """Send the request exactly as built: URL untouched, body bytes as signed.
+
+    proxies: Herald's own (System settings → Network), completed from the environment as requests does
+    (HTTPS_PROXY and the like, NO_PROXY); None: the environment's alone. The CA bundle of
+    REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) is honoured as well.
+    """
+    prepared = requests.PreparedRequest()
+    prepared.prepare(
+        method=request.method,
+        url=request.url,
+        headers={**_DEFAULT_HEADERS, **request.headers},
         data=request.body,
+    )
+    response = _session().send(
+        prepared,
         timeout=timeout,
-        proxies=proxies,
+        proxies=_with_environment(request.url, proxies),
+        verify=os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True,
         allow_redirects=False,
     )
     return Reply(response.status_code, dict(response.headers), response.text)
+
+
+def _with_environment(url: str, proxies: Mapping[str, str | None] | None) -> dict[str, str]:
+    """The proxies for url: the given ones, the environment's for the schemes they leave out (as requests)."""
+    merged = dict(proxies or {})
+    environment = tuple(os.environ.get(name) for name in _ENVIRONMENT)
+    for scheme, address in _environment_proxies(url, merged.get("no_proxy"), environment).items():
+        merged.setdefault(scheme, address)
+    # A scheme set to None (a host on Herald's no-proxy list) goes direct, even if the environment has one.
+    return {scheme: address for scheme, address in merged.items() if address is not None}
+
+
+@functools.lru_cache(maxsize=512)
+def _environment_proxies(url: str, no_proxy: str | None, environment: tuple) -> dict[str, str]:
+    """The environment's proxies for url; cached per state of the proxy variables (`environment`)."""
+    return requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
 
 
 def proxy_for(url: str, proxies: Mapping[str, str | None] | None) -> str:

@@ -88,10 +88,6 @@ class HttpRequest:
     def masked(self) -> "HttpRequest":
         """A copy fit for the delivery record: tokens in the URL and every secret masked."""
         body = scrub(self.body_text, self.secrets)
-        try:
-            document = json.loads(body)
-        except ValueError:
-            document = None
         headers = {
             name: _mask_header(name, scrub(value, self.secrets)) for name, value in self.headers.items()
         }
@@ -100,7 +96,7 @@ class HttpRequest:
             url=scrub(mask_url(self.url), self.secrets),
             headers=headers,
             body=body.encode("utf-8"),
-            json=document,
+            json=None,  # a record keeps the text alone
             secrets=(),
         )
 
