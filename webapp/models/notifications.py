@@ -161,6 +161,7 @@ class RobotPacing(db.Model):
     __tablename__ = "robot_pacing"
 
     robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id", ondelete="CASCADE"), primary_key=True)
-    # [[epoch seconds, delivery id], ...]: the sends within the longest window, each dated by its end.
-    sends: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    # [[epoch milliseconds, delivery id], ...]: the sends within the longest window, each dated by its end
+    # ([..., 0] while it has not ended).
+    sends: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -265,7 +265,7 @@ def take(robot_ids: list[int], now: float) -> dict[int, list[list[float]]]:
         )
         missing = [robot_id for robot_id in ids if robot_id not in paces]
         if not missing:
-            return {robot_id: list(sends or []) for robot_id, sends in paces.items()}
+            return {robot_id: _seconds(sends or []) for robot_id, sends in paces.items()}
         # The robots' first messages: create their rows (another worker may be doing the same: no error).
         dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
         first = dialect.insert(_PACING).on_conflict_do_nothing()
@@ -275,8 +275,18 @@ def take(robot_ids: list[int], now: float) -> dict[int, list[list[float]]]:
 
 def put(paces: dict[int, list[list[float]]]) -> None:
     if paces:
-        rows = [{"pacing_robot": robot_id, "new_sends": sends} for robot_id, sends in paces.items()]
+        rows = [{"pacing_robot": robot_id, "new_sends": _millis(sends)} for robot_id, sends in paces.items()]
         db.session.execute(_PUT, rows)
+
+
+# The row keeps times as whole milliseconds: JSON reads and writes integers several times faster than floats,
+# and pacing reads and writes every robot's sends twice per batch of messages.
+def _seconds(stored: list[list[int]]) -> list[list[float]]:
+    return [[send[0] / 1000, *send[1:]] for send in stored]
+
+
+def _millis(sends: list[list[float]]) -> list[list[int]]:
+    return [[round(send[0] * 1000), *send[1:]] for send in sends]
 
 
 def _refusal(robot: Robot, windows: tuple[Window, ...], wait: float) -> Outcome:
