@@ -15,7 +15,7 @@ from webapp.notifications.delivery import deliver, robot_message, robot_settings
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput
 
-ROUNDS = 7
+ROUNDS = 15
 # One event goes to this many Feishu robots: one message each per round, so that no robot comes near
 # its provider's rate limit and pacing never has to wait (waiting is measured in the burst benchmarks).
 ROBOTS = 40

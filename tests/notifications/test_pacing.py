@@ -18,7 +18,7 @@ from webapp.notifications import pacing
 from webapp.notifications.channels.base import TRUNCATION_MARKER
 from webapp.notifications.delivery import deliver, send_test_message
 from webapp.notifications.events import case_snapshot, record_event
-from webapp.notifications.pacing import Window, room_left, wait_for_slot
+from webapp.notifications.pacing import Window, counted, room_left, wait_for_slot
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput
 from webapp.services.deliveries import resend
@@ -353,6 +353,15 @@ def test_the_generic_webhook_is_not_paced(app, project, admin, webhook_receiver,
         _create(project, admin, title)
     assert len(webhook_receiver.deliveries) == 30
     assert Delivery.query.filter_by(status="sent").count() == 30
+
+
+def test_a_send_not_finished_counts_as_now_whatever_its_place_in_the_list():
+    minute = (Window(2, 60),)
+    # The send placed at 0 has not ended (its thread was held up); the one at 30 has.
+    times = counted([[0.0, 1, 0], [30.0, 2]], now=50)
+    assert times == [30.0, 50.0]
+    # The next may go when the send at 30 leaves the window, not the one still on its way.
+    assert wait_for_slot(times, minute, 50) == pytest.approx(40 + pacing.MARGIN)
 
 
 def test_waiting_counts_every_window_by_its_oldest_send():

@@ -9,6 +9,7 @@ The count lives in the database (RobotPacing), so every worker and every process
 
 import threading
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,7 +89,8 @@ class Starts:
         while True:
             with self._lock:
                 now = clock.now()
-                times = [t for t in self._times[robot_id] if in_window(t, longest, now)]
+                times = self._times[robot_id]
+                times = times[first_in_window(times, longest, now) :]
                 wait = wait_for_slot(times, windows, now)
                 if wait <= 0:
                     self._times[robot_id] = [*times, now]
@@ -98,7 +100,10 @@ class Starts:
 
 def starts() -> Starts:
     """The app's record of its sends' starts (one per app: tests make many apps in one process)."""
-    return current_app.extensions.setdefault("herald.pace_starts", Starts())
+    extensions = current_app.extensions
+    if "herald.pace_starts" not in extensions:
+        extensions.setdefault("herald.pace_starts", Starts())
+    return extensions["herald.pace_starts"]
 
 
 # --- counting (pure) --------------------------------------------------------------------------------------
@@ -108,21 +113,32 @@ def in_window(sent_at: float, window: Window, now: float) -> bool:
     return now - sent_at < window.seconds + MARGIN
 
 
+def first_in_window(times: list[float], window: Window, now: float) -> int:
+    """The index of the first of the times (oldest first) that still counts in the window."""
+    return bisect_left(times, True, key=lambda sent_at: in_window(sent_at, window, now))
+
+
 def wait_for_slot(times: list[float], windows: tuple[Window, ...], now: float) -> float:
-    """Seconds until one more send keeps every window within its limit; 0 when it may go now."""
+    """Seconds until one more send keeps every window within its limit; 0 when it may go now.
+
+    times: the sends, oldest first.
+    """
     wait = 0.0
     for window in windows:
-        recent = sorted(t for t in times if in_window(t, window, now))
-        excess = len(recent) - window.limit
-        if excess >= 0:  # the oldest excess + 1 sends must leave the window first
-            wait = max(wait, recent[excess] + window.seconds + MARGIN - now)
+        first = first_in_window(times, window, now)
+        excess = len(times) - first - window.limit
+        if excess >= 0:  # the oldest excess + 1 sends in the window must leave it first
+            wait = max(wait, times[first + excess] + window.seconds + MARGIN - now)
     return wait
 
 
 def room_left(times: list[float], windows: tuple[Window, ...], now: float, horizon: float) -> int | None:
-    """Sends left in the windows longer than horizon (the ones a message is deferred for); None: no such."""
+    """Sends left in the windows longer than horizon (the ones a message is deferred for); None: no such.
+
+    times: the sends, oldest first.
+    """
     rooms = [
-        window.limit - sum(1 for t in times if in_window(t, window, now))
+        window.limit - (len(times) - first_in_window(times, window, now))
         for window in windows
         if window.seconds > horizon
     ]
@@ -136,8 +152,9 @@ def prune(sends: list[list[float]], windows: tuple[Window, ...], now: float) -> 
 
 
 def counted(sends: list[list[float]], now: float) -> list[float]:
-    """When each send counts: a send not finished yet may reach the provider now, however early its place."""
-    return [max(send[0], now) if len(send) > 2 else send[0] for send in sends]
+    """When each send counts, oldest first: a send not finished yet may reach the provider now, however early
+    its place."""
+    return sorted(max(send[0], now) if len(send) > 2 else send[0] for send in sends)
 
 
 # --- deciding -----------------------------------------------------------------------------------------------
@@ -188,7 +205,7 @@ def _admit(
         if row.id in merged:
             continue
         times = counted(sends, now)
-        at = max([now, *times])
+        at = max(now, times[-1]) if times else now
         at += wait_for_slot(times, windows, at)
         if held_until is None and at - now > horizon:
             held_until = at

@@ -1,5 +1,6 @@
 """What every robot channel shares: settings, message, request, fitting, masking, URL checks."""
 
+import functools
 import hashlib
 import hmac
 import importlib
@@ -248,6 +249,7 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=1024)  # the same few addresses, for every message recorded
 def mask_url(url: str) -> str:
     """A webhook address fit for display: the key, token or password inside it masked, the rest verbatim."""
     parts = urlsplit(url.strip())
@@ -267,7 +269,8 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, "/".join(segments), "&".join(pairs), parts.fragment))
 
 
-def url_tokens(url: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)  # asked for each message a robot sends and each reply it gets
+def url_tokens(url: str) -> tuple[str, ...]:
     """The credentials inside a webhook address: token query values and the segment after /hook/."""
     parts = urlsplit((url or "").strip())
     segments = parts.path.split("/")
@@ -275,7 +278,7 @@ def url_tokens(url: str) -> list[str]:
     tokens += [
         v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in TOKEN_PARAMS and v
     ]
-    return tokens
+    return tuple(tokens)
 
 
 def settings_secrets(settings: RobotSettings | None) -> tuple[str, ...]:
