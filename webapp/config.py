@@ -4,6 +4,8 @@ import os
 import secrets
 from pathlib import Path
 
+import orjson
+
 
 def _database_url(instance_path: Path) -> str:
     """DATABASE_URL when set (postgresql:// is served by psycopg 3), else SQLite under instance/."""
@@ -30,10 +32,18 @@ def _secret_key(instance_path: Path) -> str:
 
 
 def engine_options(uri: str, options: dict) -> dict:
-    """SQLite waits up to 30 s for its write lock: delivery workers and requests write at the same time."""
+    """JSON columns read and written with orjson; SQLite waits up to 30 s for its write lock (delivery workers
+    and requests write at the same time)."""
+    options = {"json_serializer": _to_json, "json_deserializer": orjson.loads, **options}
     if uri.startswith("sqlite"):
         return {**options, "connect_args": {"timeout": 30, **options.get("connect_args", {})}}
     return options
+
+
+def _to_json(value) -> str:
+    """orjson writes JSON several times faster than the json module (pacing rewrites a robot's recent sends
+    twice per batch of messages); keys that are numbers become strings, as with json.dumps."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class Config:

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.conftest import AppClient, login
+from tests.notifications.doors import Door
 from tests.notifications.helpers import add_robot, deliveries, mail_members, pool_app_on
 from webapp.extensions import db
 from webapp.models import Project, User
@@ -78,12 +79,33 @@ def test_a_save_hands_its_messages_on_when_the_response_is_closed(
     assert [d.status for d in rows] == ["pending"] * 4
     assert dispatcher.jobs == []  # the page is back; no worker has been given anything yet
     response.close()  # what the server does after the last byte
-    # One job: the pool claims it in pieces, sends the mail in one SMTP session and each robot message alone.
+    # One job: claimed at once; the workers take the mail (one SMTP session) and each robot message in turn.
     assert dispatcher.jobs == [[d.id for d in rows]]
     assert _all_sent() == ["sent"] * 4
     assert sorted(r.rcpt_tos[0] for r in plain_server.received) == ["ada@example.com", "mei@example.com"]
     assert [len(wecom_emulator.messages), len(feishu_emulator.messages)] == [1, 1]
     assert "Pay by card" in wecom_emulator.messages[0].text
+
+
+def test_a_robot_that_hangs_holds_up_no_other_message_of_the_save(
+    pool, project, admin, wecom_emulator, webhook_receiver
+):
+    add_robot(project, "wecom", wecom_emulator.url)
+    add_robot(project, "webhook", webhook_receiver.url)
+    door = Door(wecom_emulator)
+    door.hold(1)
+    client = login(pool.test_client(), admin)
+    try:
+        _save(client, project).close()
+        assert door.wait_held(1, timeout=10)
+        deadline = time.monotonic() + 10
+        while not webhook_receiver.deliveries and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The worker that took WeCom's message waits on it; another delivered the webhook's meanwhile.
+        assert (len(wecom_emulator.messages), len(webhook_receiver.deliveries)) == (0, 1)
+    finally:
+        door.release(deliver=True)
+    assert _all_sent() == ["sent", "sent"]
 
 
 def test_a_page_that_plans_nothing_hands_nothing_on(pool, project, admin):

@@ -1,8 +1,8 @@
 """Running deliveries after the commit, off the request: a small bounded pool of plain threads.
 
-A job claims its rows in one transaction, then each robot message goes to the pool on its own (a robot that
-hangs holds one thread, never the others) and the mail of the job goes through one SMTP session. Attempts are
-written by one recorder thread, in batches, so that no send waits for the database.
+A job claims its rows in one transaction; then the pool's workers take its messages one at a time from a
+common lane (a robot that hangs holds one worker, never the others), and the mail of the job goes through one
+SMTP session. Attempts are written by one recorder thread, in batches, so that no send waits for the database.
 """
 
 import atexit
@@ -10,6 +10,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,8 +28,8 @@ class Dispatcher:
     def __init__(self, app: Flask):
         self.app = app
         self.mode = app.config.get("NOTIFICATIONS_DISPATCH", "pool")
-        workers = app.config.get("NOTIFICATIONS_WORKERS", 4)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="herald-delivery")
+        self._workers = app.config.get("NOTIFICATIONS_WORKERS", 4)
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="herald-delivery")
         self.recorder = Recorder(app)
         self._sweeper: threading.Thread | None = None
         # Ids handed to the pool and not claimed yet: a tick must not queue them again behind themselves.
@@ -107,23 +108,38 @@ class Dispatcher:
             if prepared.wake_at is not None:
                 self.wake(prepared.wake_at)
             self.recorder.expect(len(prepared.jobs))
-            for job in prepared.jobs:
-                self._submit(self._send, job)
+            lane = deque(prepared.jobs)
+            for _ in range(min(self._workers, len(lane))):
+                self._submit(self._send_from, lane)
         except Exception:  # the database may be away for a moment: the sweeper tries again
             log.exception("claiming %s failed", ids)
         finally:
             with self._lock:
                 self._queued.difference_update(ids)
 
+    def _send_from(self, lane: deque) -> None:
+        """Send the batch's jobs one after another until none is left.
+
+        As many workers as there are jobs (at most the pool's size) take from the same lane: a robot that
+        hangs holds up the worker that took it, and the others go on with the rest.
+        """
+        with self.app.app_context():
+            while True:
+                try:
+                    job = lane.popleft()
+                except IndexError:
+                    return
+                self._send(job)
+
     def _send(self, job) -> None:
         from webapp.notifications.delivery import run
 
         try:
-            with self.app.app_context():
-                for attempt in run(job):
-                    self.recorder.put(attempt)
+            for attempt in run(job):
+                self.recorder.put(attempt)
         except Exception:  # sends turn their own failures into attempts; this is a last resort
             log.exception("sending failed inside Herald")
+            db.session.rollback()
         finally:
             self.recorder.expect(-1)
 
