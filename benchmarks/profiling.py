@@ -8,7 +8,7 @@ from collections.abc import Callable
 PARTS = (
     ("SQLite commit", ("~", "<method 'commit' of 'sqlite3.Connection' objects>")),
     ("SQLite statements", ("~", "<method 'execute' of 'sqlite3.Cursor' objects>")),
-    ("HTTP post (requests, incl. waiting for the reply)", ("requests/sessions.py", "request")),
+    ("HTTP post (requests, incl. waiting for the reply)", ("notifications/http.py", "post")),
     ("SMTP conversation (smtplib, incl. TLS)", ("smtplib.py", "sendmail")),
     ("Jinja compile of message templates", ("jinja2/environment.py", "compile")),
     ("composing MIME (email package)", ("email/generator.py", "flatten")),

@@ -36,7 +36,7 @@ class Dispatcher:
         self._queued: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._work = 0  # pieces of work handed to the pool and not finished
+        self._work = 0  # tasks handed to the pool and not finished
         self._wake_at: float | None = None  # a sweep sooner than the next tick (monotonic clock)
         self._nudge = threading.Event()
         self._idle = threading.Condition()

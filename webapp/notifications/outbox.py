@@ -145,7 +145,7 @@ def _after_commit(session: Session) -> None:
         return
     dispatcher = current_app.extensions["herald.dispatcher"]
     if has_request_context() and getattr(dispatcher, "mode", "inline") == "pool":
-        # One job: the pool claims its messages in a few pieces and sends each robot message on its own.
+        # One job: claimed at once; the pool's workers take its messages one at a time.
         _hold_until_sent(dispatcher, [[delivery_id for _, delivery_id in planned]])
         return
     # Outside a request (CLI, the sweeper, a worker) nothing else waits: hand them on now. Inline dispatch
