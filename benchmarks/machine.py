@@ -14,6 +14,7 @@ LIBRARIES = (
     "Flask-Mail",
     "requests",
     "urllib3",
+    "orjson",
     "aiosmtpd",
     "apprise",
 )
