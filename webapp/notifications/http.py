@@ -50,8 +50,8 @@ def _adapter() -> HTTPAdapter:
 
     Herald posts through requests' transport adapter itself, not a Session: a Session would read every proxy
     variable and look for a netrc login on every request, keep cookies between robots, run hooks and look for
-    redirects; together that costs about as much as the rest of a post to a nearby server. post() reads the
-    environment itself, once per address and state of the proxy variables.
+    redirects, a quarter of the time of a post to a nearby server. post() reads the environment itself, once
+    per address and state of the proxy variables.
     """
     adapter = getattr(_local, "adapter", None)
     if adapter is None:
