@@ -1,11 +1,13 @@
 """The migrations build exactly the schema the models describe."""
 
-import json
-
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from tests.notifications import helpers
 from webapp.extensions import db
+
+database = helpers.database  # the test's app on SQLite, then on PostgreSQL
 
 
 def test_upgrading_an_empty_database_gives_the_models_schema(app):
@@ -27,21 +29,26 @@ def test_downgrade_to_base_and_back(app):
         assert {"users", "projects", "cases", "events"} <= set(db.inspect(connection).get_table_names())
 
 
-def test_pacing_keeps_the_last_minute_of_sends_across_the_change_to_milliseconds(app):
+def test_pacing_keeps_the_last_minute_of_sends_across_the_change_to_milliseconds(database):
     from flask_migrate import downgrade, upgrade
-    from sqlalchemy import text
+
+    project, _ = helpers.team()
+    robot = helpers.add_robot(project, "feishu", "https://open.feishu.cn/open-apis/bot/v2/hook/t0ken")
+    robot_id = robot.id
+    db.session.commit()
+    db.session.remove()
+    pacing = sa.table(
+        "robot_pacing", sa.column("robot_id"), sa.column("sends", sa.JSON), sa.column("updated_at")
+    )
 
     def sends() -> list:
         with db.engine.connect() as connection:
-            return json.loads(connection.execute(text("SELECT sends FROM robot_pacing")).scalar_one())
+            return connection.execute(sa.select(pacing.c.sends)).scalar_one()
 
     downgrade(revision="c4690774b4ef")
-    with db.engine.begin() as connection:
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # a pacing row alone, without its robot
-        connection.execute(
-            text("INSERT INTO robot_pacing (robot_id, sends, updated_at) VALUES (7, :sends, '2026-11-28')"),
-            {"sends": json.dumps([[1764370000.1234, 12], [1764370001.5, 13, 0]])},
-        )
+    with db.engine.begin() as connection:  # as the last release wrote them: epoch seconds
+        sent = [[1764370000.1234, 12], [1764370001.5, 13, 0]]
+        connection.execute(pacing.insert().values(robot_id=robot_id, sends=sent, updated_at="2026-11-28"))
     upgrade()
     assert sends() == [[1764370000123, 12], [1764370001500, 13, 0]]
     downgrade(revision="c4690774b4ef")
