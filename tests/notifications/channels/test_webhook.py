@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.emulators import deliver, send
 from webapp.notifications.channels import webhook
-from webapp.notifications.channels.base import RobotMessage, RobotSettings
+from webapp.notifications.channels.base import RobotMessage, RobotSettings, to_json_bytes
 from webapp.notifications.outcome import Status
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
@@ -81,6 +84,21 @@ def test_the_documented_example_matches_the_document():
     built = webhook.build_request(MESSAGE, settings(), NOW).json
     assert documented.keys() == built.keys()
     assert documented["case"].keys() == built["case"].keys()
+
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+_DOCUMENTS = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1), _TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_TEXT, inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(_DOCUMENTS)
+def test_bodies_are_compact_utf8_json_byte_for_byte(document):
+    # What receivers parse and signatures cover: the bytes Python's json module writes compactly.
+    assert to_json_bytes(document) == json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def test_headers_name_the_event_and_delivery():

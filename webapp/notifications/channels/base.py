@@ -4,7 +4,6 @@ import functools
 import hashlib
 import hmac
 import importlib
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,6 +12,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
+import orjson
 from flask_babel import lazy_gettext as _l
 
 # The registry: adding a channel is one module plus one name here.
@@ -136,8 +136,12 @@ CHANNELS: Mapping[str, ModuleType] = _Registry()
 
 
 def to_json_bytes(document: Any) -> bytes:
-    """Compact UTF-8 JSON: Chinese text costs 3 bytes a character, not 6, against the size limits."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON: Chinese text costs 3 bytes a character, not 6, against the size limits.
+
+    The bytes json.dumps(document, ensure_ascii=False, separators=(",", ":")) would give, written by orjson
+    several times faster (a message is measured against its size limit, then built).
+    """
+    return orjson.dumps(document)
 
 
 def json_request(url: str, document: Any, secrets: Sequence[str] = (), **headers: str) -> HttpRequest:
