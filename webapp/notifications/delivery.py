@@ -198,15 +198,13 @@ def prepare(ids: list[int]) -> Prepared:
             by_robot[int(row.target)].append(row)
     prepared = Prepared(mail=MailJob(mail, _smtp_settings()) if mail else None, robots=[])
     if by_robot:
-        done = _prepare_robots(by_robot, prepared, Messages())
+        done = _prepare_robots(by_robot, prepared)
         write(done)
     db.session.commit()
     return prepared
 
 
-def _prepare_robots(
-    by_robot: dict[int, list[Claimed]], prepared: Prepared, messages: "Messages"
-) -> list[Attempt]:
+def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> list[Attempt]:
     # What sending needs of each robot, as plain rows: loading ORM objects costs more than the rest here.
     robots = {
         robot.id: robot
@@ -215,6 +213,7 @@ def _prepare_robots(
         )
     }
     network = _proxy_settings()
+    messages = Messages()
     done: list[Attempt] = []
     batch = []
     for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
@@ -535,8 +534,14 @@ def write(attempts: Iterable[Attempt]) -> None:
             "fix": str(outcome.fix),
             "reply": outcome.raw,
         }
-        values = {"row_id": row.id, "attempts": row.attempts + 1, "retries": retries, "next_at": next_at}
-        values.update(status=status, **text)
+        values = {
+            "row_id": row.id,
+            "attempts": row.attempts + 1,
+            "retries": retries,
+            "status": status,
+            "next_at": next_at,
+            **text,
+        }
         if sent_at is not None:
             sent.append({**values, "sent_at": sent_at})
         else:

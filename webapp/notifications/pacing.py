@@ -100,10 +100,8 @@ class Starts:
 
 def starts() -> Starts:
     """The app's record of its sends' starts (one per app: tests make many apps in one process)."""
-    extensions = current_app.extensions
-    if "herald.pace_starts" not in extensions:
-        extensions.setdefault("herald.pace_starts", Starts())
-    return extensions["herald.pace_starts"]
+    found = current_app.extensions.get("herald.pace_starts")
+    return found if found is not None else current_app.extensions.setdefault("herald.pace_starts", Starts())
 
 
 # --- counting (pure) --------------------------------------------------------------------------------------
@@ -241,12 +239,14 @@ def finish(ends: dict[int, dict[int, float | None]]) -> None:
     """Per robot, date each finished send by its end (the provider got it no later), or free its place."""
     paces = take(list(ends), clock.now())
     for robot_id, sends in paces.items():
-        mine = ends[robot_id]
-        paces[robot_id] = [
-            send if int(send[1]) not in mine else [mine[int(send[1])], int(send[1])]
-            for send in sends
-            if int(send[1]) not in mine or mine[int(send[1])] is not None
-        ]
+        mine, kept = ends[robot_id], []
+        for send in sends:
+            delivery_id = int(send[1])
+            if delivery_id not in mine:
+                kept.append(send)
+            elif mine[delivery_id] is not None:
+                kept.append([mine[delivery_id], delivery_id])
+        paces[robot_id] = kept
     put(paces)
 
 
