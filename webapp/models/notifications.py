@@ -92,6 +92,9 @@ class Delivery(db.Model):
     retries: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a worker took it on its way (marked with the worker's previous record, or with the claim); cleared
+    # with its own record. Found set by a later claim: a process died while it was on its way.
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     code: Mapped[str | None] = mapped_column(String(40))
     cause: Mapped[str] = mapped_column(Text, default="")
     fix: Mapped[str] = mapped_column(Text, default="")

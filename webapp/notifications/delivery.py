@@ -16,8 +16,8 @@ others, and a row whose lease ran out while it waited is given back unsent rathe
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -50,6 +50,16 @@ INTERNAL_ERROR = _l("Herald hit an unexpected error while sending this message."
 INTERNAL_ERROR_FIX = _l("Herald will try again; if it keeps failing, report it with this message's details.")
 ROBOT_DELETED = _l("The robot was deleted.")
 ROBOT_DELETED_FIX = _l("Nothing to do: the message is dropped.")
+INTERRUPTED = _l(
+    "Herald stopped (a crash, a kill or a power cut) while this message was on its way: whether it reached "
+    "its recipient is unknown, so it was sent again."
+)
+INTERRUPTED_FIX = _l(
+    "Nothing to do. If it arrived twice, both copies carry the same identity (the mail's Message-ID, the "
+    "webhook's X-Herald-Delivery): mail clients and receivers that drop duplicates show it once."
+)
+# The attempt status of a send cut off by the end of its process: its outcome was never known.
+INTERRUPTED_STATUS = "interrupted"
 log = logging.getLogger(__name__)
 
 
@@ -70,6 +80,9 @@ class Claimed:
     retries: int
     event_id: int | None
     project_id: int | None
+    created_at: datetime
+    # Set while a worker had it on its way: a claim that finds it set knows a dead process may have sent it.
+    sending_at: datetime | None
     lease_until: datetime
     send_by: datetime  # a send must start before this, so that it ends within the lease
 
@@ -97,6 +110,8 @@ _COLUMNS = (
     "retries",
     "event_id",
     "project_id",
+    "created_at",
+    "sending_at",
 )
 
 
@@ -111,6 +126,8 @@ class Attempt:
     request: str = ""
     robot_id: int | None = None  # a paced robot: its place in the pace is dated by `ended`, or freed
     ended: float | None = None
+    # The row the same worker sends next: marked as on its way in the transaction that records this one.
+    then: int | None = None
 
 
 @dataclass
@@ -139,11 +156,15 @@ class MailJob:
     settings: object  # SmtpSettings
 
 
+Job = MailJob | RobotJob
+
+
 @dataclass
 class Prepared:
     mail: MailJob | None
     robots: list[RobotJob]
     wake_at: float | None = None  # when the first message handed back to wait for its robot's pace may go
+    marked: set[int] = field(default_factory=set)  # rows marked as on their way when claimed
 
     @property
     def jobs(self) -> list[MailJob | RobotJob]:
@@ -179,14 +200,67 @@ def _claim(ids: list[int]) -> list[Claimed]:
     ).all()
     order = {delivery_id: n for n, delivery_id in enumerate(ids)}
     claimed = [Claimed(*row, lease_until=until, send_by=send_by) for row in rows]
+    _log_interrupted([row for row in claimed if row.sending_at is not None])
     return sorted(claimed, key=lambda row: order[row.id])
 
 
-def prepare(ids: list[int]) -> Prepared:
+def _log_interrupted(rows: list[Claimed]) -> None:
+    """Rows a dead process had on their way: log the send it may have made, as an attempt of unknown outcome.
+
+    The provider cannot be asked whether it got the message, so it goes again (with the same identity); the
+    log shows both sends.
+    """
+    if not rows:
+        return
+    db.session.execute(
+        insert(DeliveryAttempt.__table__),
+        [
+            {
+                "delivery_id": row.id,
+                "started_at": row.sending_at,
+                "duration_ms": 0,
+                "status": INTERRUPTED_STATUS,
+                "code": "interrupted",
+                "cause": str(INTERRUPTED),
+                "fix": str(INTERRUPTED_FIX),
+                "request": "",
+                "reply": "",
+            }
+            for row in rows
+        ],
+    )
+    db.session.execute(
+        update(Delivery.__table__)
+        .where(_ROW.id == bindparam("row_id"))
+        .values(attempts=bindparam("attempts"), sending_at=None),
+        [{"row_id": row.id, "attempts": row.attempts + 1} for row in rows],
+    )
+    for row in rows:
+        row.attempts, row.sending_at = row.attempts + 1, None
+    log.warning("%d message(s) were on their way when a process stopped; sending them again", len(rows))
+
+
+def mark_sending(row_ids: list[int]) -> None:
+    """Mark rows as on their way (in the caller's transaction): the few each worker is about to send."""
+    if row_ids:
+        db.session.execute(update(Delivery.__table__).where(_ROW.id.in_(row_ids)).values(sending_at=utcnow()))
+
+
+def first_row(job: "MailJob | RobotJob | None") -> int | None:
+    """The id of the row a job sends first."""
+    if job is None:
+        return None
+    if isinstance(job, MailJob):
+        return job.rows[0].id if job.rows else None
+    return job.row.id
+
+
+def prepare(ids: list[int], ahead: int = 1) -> Prepared:
     """Claim the due rows among ids and make them ready to send, in one transaction.
 
     Rows that need no send (the robot is gone, a test message the robot cannot take now) are recorded here;
-    rows that must wait for their robot's pace, or went into a digest, are left as their row says.
+    rows that must wait for their robot's pace, or went into a digest, are left as their row says. The first
+    row of each of the first `ahead` jobs (those the workers start at once) is marked as on its way.
     """
     if not ids:
         return Prepared(mail=None, robots=[])
@@ -200,6 +274,8 @@ def prepare(ids: list[int]) -> Prepared:
     if by_robot:
         done = _prepare_robots(by_robot, prepared)
         write(done)
+    prepared.marked = {first_row(job) for job in prepared.jobs[:ahead]} - {None}
+    mark_sending(sorted(prepared.marked))
     db.session.commit()
     return prepared
 
@@ -407,6 +483,7 @@ def send_mail(job: MailJob) -> Iterator[Attempt]:
                     sender=settings.sender,
                     recipients=[row.target],
                     like=firsts.get(content),
+                    message_id=message_id(row, settings.sender),
                 )
                 firsts.setdefault(content, message)
             except Exception as error:
@@ -416,6 +493,7 @@ def send_mail(job: MailJob) -> Iterator[Attempt]:
             in_session.append(row)
             yield message
 
+    following = {row.id: after.id for row, after in zip(job.rows, job.rows[1:], strict=False)}
     started, clock = utcnow(), time.monotonic()
     for outcome in send_each(settings, messages()):
         row, now = in_session.pop(0), time.monotonic()
@@ -427,11 +505,22 @@ def send_mail(job: MailJob) -> Iterator[Attempt]:
             started=started,
             duration_ms=int((now - clock) * 1000),
             request=f"SMTP {settings.host}:{settings.port} → {row.target}",
+            then=following.get(row.id),
         )
         started, clock = utcnow(), now
     yield from bugs
     for row in given_back:  # not sent: the claim was running out
         yield Attempt(row, None)
+
+
+def message_id(row: Claimed, sender: str | tuple[str, str]) -> str | None:
+    """The mail's Message-ID, the same on every send of the row: a copy sent again after a crash is folded
+    into the first by mail clients. The row's creation time keeps it unique across installations."""
+    address = sender[1] if isinstance(sender, tuple) else sender
+    domain = address.rpartition("@")[2]
+    if not domain:
+        return None
+    return f"<herald.{row.id}.{int(row.created_at.timestamp() * 1000)}@{domain}>"
 
 
 def _new_place(job: RobotJob) -> bool:
@@ -481,6 +570,7 @@ def _record_statement(sent_at):
             next_attempt_at=bindparam("next_at"),
             sent_at=sent_at,
             lease_until=None,
+            sending_at=None,
             code=bindparam("code"),
             cause=bindparam("cause"),
             fix=bindparam("fix"),
@@ -495,7 +585,7 @@ _RECORD_UNSENT = _record_statement(_ROW.sent_at)  # a row sent before keeps its 
 _GIVE_BACK = (
     update(Delivery.__table__)
     .where(_ROW.id == bindparam("row_id"), _ROW.lease_until == bindparam("lease"))
-    .values(lease_until=None)
+    .values(lease_until=None, sending_at=None)
 )
 
 
@@ -512,6 +602,7 @@ def write(attempts: Iterable[Attempt]) -> None:
     now = utcnow()
     sent, unsent, log_rows, given_back = [], [], [], []
     paces: dict[int, dict[int, float | None]] = defaultdict(dict)
+    mark_sending([attempt.then for attempt in attempts if attempt.then is not None])
     for attempt in attempts:
         row, outcome = attempt.row, attempt.outcome
         if attempt.robot_id is not None:
@@ -577,6 +668,7 @@ def record(delivery: Delivery, outcome: Outcome, started, duration_ms: int, requ
 
 
 def run(job: MailJob | RobotJob) -> Iterator[Attempt]:
+    """Send the job, yielding each attempt as soon as it is known (the next send waits until it is taken)."""
     if isinstance(job, MailJob):
         yield from send_mail(job)
     else:
@@ -585,18 +677,62 @@ def run(job: MailJob | RobotJob) -> Iterator[Attempt]:
             yield attempt
 
 
+def send_in_turn(
+    take: Callable[[], "Job | None"], record: Callable[[Attempt], None], marked: set[int]
+) -> None:
+    """Send the jobs that take() hands out, one after another, each attempt recorded before the next send.
+
+    `record` returns once the attempt is committed, and the same transaction marks the row sent next as on
+    its way: a process that dies then leaves at most one message per thread sent but unrecorded, and a claim
+    that finds it marked logs that send as interrupted before sending it again. The next job is taken only
+    when the current send is over, so that a robot that hangs holds up no job another thread could take.
+    `marked`: rows marked already (the first ones, when the batch was claimed).
+    """
+    job = take()
+    row = _unmarked(first_row(job), marked)
+    if row is not None:  # a job claimed a while ago: marked now, as it goes
+        mark_sending([row])
+        db.session.commit()
+    while job is not None:
+        following, taken = None, False
+        try:
+            for attempt in run(job):
+                if isinstance(job, RobotJob):
+                    following, taken = take(), True
+                    attempt.then = _unmarked(first_row(following), marked)
+                record(attempt)
+        except Exception:  # sends turn their own failures into attempts; this is a last resort
+            log.exception("sending failed inside Herald")
+            db.session.rollback()
+        if not taken:
+            following = take()
+            row = _unmarked(first_row(following), marked)
+            if row is not None:
+                mark_sending([row])
+                db.session.commit()
+        job = following
+
+
+def _unmarked(row_id: int | None, marked: set[int]) -> int | None:
+    return None if row_id is None or row_id in marked else row_id
+
+
 def deliver(delivery_ids: list[int]) -> None:
     """Send every due row among these ids now, in this thread; e-mail shares one SMTP session."""
     prepared = prepare_guarded(delivery_ids)
-    attempts = [attempt for job in prepared.jobs for attempt in run(job)]
-    write(attempts)
-    db.session.commit()
+    jobs = iter(prepared.jobs)
+
+    def record(attempt: Attempt) -> None:
+        write([attempt])
+        db.session.commit()
+
+    send_in_turn(lambda: next(jobs, None), record, prepared.marked)
 
 
-def prepare_guarded(delivery_ids: list[int]) -> Prepared:
+def prepare_guarded(delivery_ids: list[int], ahead: int = 1) -> Prepared:
     """prepare(); a bug in Herald there becomes a recorded, retried attempt of each row, not a stuck row."""
     try:
-        return prepare(delivery_ids)
+        return prepare(delivery_ids, ahead)
     except Exception as error:
         log.exception("preparing messages failed inside Herald")
         db.session.rollback()

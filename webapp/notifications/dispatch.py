@@ -2,7 +2,8 @@
 
 A job claims its rows in one transaction; then the pool's workers take its messages one at a time from a
 common lane (a robot that hangs holds one worker, never the others), and the mail of the job goes through one
-SMTP session. Attempts are written by one recorder thread, in batches, so that no send waits for the database.
+SMTP session. Attempts are written by one recorder thread, the attempts of all workers that come in together
+in one transaction; a worker sends its next message once its last one is recorded.
 """
 
 import atexit
@@ -105,43 +106,37 @@ class Dispatcher:
         try:
             with self.app.app_context():
                 prepared = prepare_guarded(ids)
-            if prepared.wake_at is not None:
-                self.wake(prepared.wake_at)
-            self.recorder.expect(len(prepared.jobs))
-            lane = deque(prepared.jobs)
-            for _ in range(min(self._workers, len(lane))):
-                self._submit(self._send_from, lane)
         except Exception:  # the database may be away for a moment: the sweeper tries again
             log.exception("claiming %s failed", ids)
+            return
         finally:
             with self._lock:
                 self._queued.difference_update(ids)
+        if prepared.wake_at is not None:
+            self.wake(prepared.wake_at)
+        lane = deque(prepared.jobs)
+        # This worker sends the first job (marked as on its way when claimed) at once; others join in for the
+        # rest, each marking the first job it takes.
+        for _ in range(min(self._workers, len(lane)) - 1):
+            self._submit(self._send_from, lane, prepared.marked)
+        self._send_from(lane, prepared.marked)
 
-    def _send_from(self, lane: deque) -> None:
+    def _send_from(self, lane: deque, marked: set[int]) -> None:
         """Send the batch's jobs one after another until none is left.
 
         As many workers as there are jobs (at most the pool's size) take from the same lane: a robot that
         hangs holds up the worker that took it, and the others go on with the rest.
         """
+        from webapp.notifications.delivery import send_in_turn
+
+        def take():
+            try:
+                return lane.popleft()
+            except IndexError:
+                return None
+
         with self.app.app_context():
-            while True:
-                try:
-                    job = lane.popleft()
-                except IndexError:
-                    return
-                self._send(job)
-
-    def _send(self, job) -> None:
-        from webapp.notifications.delivery import run
-
-        try:
-            for attempt in run(job):
-                self.recorder.put(attempt)
-        except Exception:  # sends turn their own failures into attempts; this is a last resort
-            log.exception("sending failed inside Herald")
-            db.session.rollback()
-        finally:
-            self.recorder.expect(-1)
+            send_in_turn(take, self.recorder.record, marked)
 
     def sweep(self) -> int:
         """Deliver what is due now: retries whose time has come, rows a dead worker left behind.
@@ -205,46 +200,46 @@ class Dispatcher:
 
 
 class Recorder:
-    """Writes attempts from one thread, in batches, each batch one transaction.
+    """Writes attempts from one thread, each batch one transaction, and tells each sender when its is written.
 
-    While sends are still on their way, it gathers their attempts for up to LINGER seconds: a burst is
-    recorded in a few transactions instead of one per message, and the transactions do not compete with the
-    sends for the interpreter. When no send is left, it writes at once. A write the database refuses for a
-    moment (locked, away) is tried again until it succeeds: the message has gone, so it must never go again
-    for want of its record.
+    A sender waits for its attempt's commit before its next send (see delivery.send_in_turn), so that a
+    process killed at any instant has at most one sent-but-unrecorded message per thread. The attempts that
+    the pool's threads hand in while a batch is being written go together in the next one (a group commit):
+    one transaction for several sends, and no thread waits for another's send. A write the database refuses
+    for a moment (locked, away) is tried again until it succeeds: the message has gone, so it must never go
+    again for want of its record.
     """
 
     BATCH = 500
-    LINGER = 0.2
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._attempts: list = []
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._sending = 0  # send jobs handed on whose attempts are not all put yet
         self._stopping = False
-        self.pending = 0  # attempts put and not written yet
+        self._handed = 0  # attempts handed in so far, numbered in order
+        self._written = 0  # how many of them are written (batches are written in order)
+        self.pending = 0  # attempts handed in and not written yet
 
-    def expect(self, jobs: int) -> None:
-        """Count send jobs handed on (positive) or finished (negative)."""
+    def record(self, attempt) -> None:
+        """Hand an attempt in and return once it is committed."""
+        number = self.put(attempt)
         with self._changed:
-            self._sending += jobs
-            if self._sending == 0:  # the last send is done: write now
-                self._changed.notify_all()
+            self._changed.wait_for(lambda: self._written >= number)
 
-    def put(self, attempt) -> None:
+    def put(self, attempt) -> int:
+        """Hand an attempt in; returns its number, written once `written` reaches it."""
         with self._changed:
             self._attempts.append(attempt)
             self.pending += 1
+            self._handed += 1
             if self._thread is None:
                 self._stopping = False
                 self._thread = threading.Thread(target=self._run, name="herald-recorder", daemon=True)
                 self._thread.start()
-            # Woken only when it matters (a first attempt to gather, a full batch): each wake-up costs the
-            # sends a turn of the interpreter.
-            if len(self._attempts) == 1 or len(self._attempts) >= self.BATCH:
-                self._changed.notify_all()
+            self._changed.notify_all()
+            return self._handed
 
     def wait_idle(self, timeout: float) -> bool:
         with self._changed:
@@ -259,15 +254,9 @@ class Recorder:
             thread.join(timeout=60)
 
     def _gathered(self) -> list | None:
-        """The next batch to write, once it is worth writing; None: stopped with nothing left."""
+        """The next batch to write; None: stopped with nothing left."""
         with self._changed:
             self._changed.wait_for(lambda: self._attempts or self._stopping)
-            deadline = time.monotonic() + self.LINGER
-            while self._sending > 0 and len(self._attempts) < self.BATCH and not self._stopping:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._changed.wait(left)
             batch, self._attempts = self._attempts[: self.BATCH], self._attempts[self.BATCH :]
             if not batch:
                 self._thread = None
@@ -279,6 +268,7 @@ class Recorder:
             self._write(batch)
             with self._changed:
                 self.pending -= len(batch)
+                self._written += len(batch)
                 self._changed.notify_all()
 
     def _write(self, attempts: list) -> None:

@@ -95,10 +95,12 @@ def compose(
     sender: str | tuple[str, str],
     recipients: Iterable[str],
     like: MailMessage | None = None,
+    message_id: str | None = None,
 ) -> Message:
     """A message with a plain-text body and its HTML alternative; `sender`: an address or (name, address).
 
     `like`: a message composed before for someone else; if its content is the same, its bytes are reused.
+    `message_id`: the Message-ID to send (the same on every send of one outbox row); else a new one.
     """
     name, address = sender if isinstance(sender, tuple) else ("", sender)
     message = MailMessage(
@@ -112,7 +114,9 @@ def compose(
     )
     # Flask-Mail names the local host in Message-ID; the sender's domain is what spam filters expect.
     domain = address.rpartition("@")[2]
-    if domain:
+    if message_id:
+        message.msgId = message_id
+    elif domain:
         message.msgId = make_msgid(domain=domain)
     if like is not None and (like.subject, like.body, like.html, like.sender) == (
         message.subject,
