@@ -64,6 +64,8 @@ class Config:
     # Seconds to wait before each retry of a temporary failure; then the message is failed.
     NOTIFICATIONS_BACKOFF = (30, 120, 600, 3600)
     NOTIFICATIONS_SWEEP_SECONDS = 30
+    # A server starts sweeping when it starts (what a restart left due goes out with no visitor).
+    NOTIFICATIONS_SWEEP_AT_START = True
     # How long a worker holds the messages it has claimed before another process may take them over: a dead
     # worker's messages come back after it. A message is only sent while its claim has room for the longest
     # send (the robot timeouts); one that waited longer in the pool is given back to the sweeper unsent.
@@ -86,4 +88,6 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = False
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     NOTIFICATIONS_DISPATCH = "inline"
+    # Pool apps of the tests sweep when a test says so (the sweep at start is tested on the production one).
+    NOTIFICATIONS_SWEEP_AT_START = False
     SERVER_NAME = None

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from webapp.extensions import db
 from webapp.models import Delivery, DeliveryAttempt, Event, Project, Robot
@@ -416,17 +416,20 @@ def send_robot(job: RobotJob) -> Attempt | None:
     """
     row = job.row
     paced = {"robot_id": job.robot_id} if job.slot is not None else {}
+    if not row.may_send:  # it waited in the pool for most of its claim: given back, its place freed
+        return Attempt(row, None, **paced)
     while job.slot is not None:
         wait = job.slot - pacing.clock.now()
         if wait >= -pacing.LATE:
             if wait > 0:
                 pacing.clock.sleep(wait)
-            pacing.starts().go(job.robot_id, pacing.LIMITS[job.settings.kind])
-            break
+            behind = pacing.starts().go(job.robot_id, pacing.LIMITS[job.settings.kind])
+            if not behind:
+                break
+            _defer(job, pacing.clock.now() + behind)  # this process's own sends leave no room yet
+            return None
         if not _new_place(job):  # its place passed long ago while it waited for a thread (a busy pool)
             return None
-    if not row.may_send:
-        return Attempt(row, None, **paced)
     started, clock = utcnow(), time.monotonic()
     request = job.request
     try:
@@ -526,8 +529,10 @@ def message_id(row: Claimed, sender: str | tuple[str, str]) -> str | None:
 def _new_place(job: RobotJob) -> bool:
     """Take a new place in the pace for a message whose place has passed; False: it waits in the outbox."""
     robot = db.session.get(Robot, job.robot_id)
-    admitted = pacing.readmit(robot, job.row) if robot is not None else []
+    admitted, wake_at = pacing.readmit(robot, job.row) if robot is not None else ([], None)
     db.session.commit()
+    if wake_at is not None:
+        _wake(wake_at)
     for _, admission in admitted:
         job.slot = admission.slot
         if admission.message is not None:  # it now carries a digest
@@ -535,6 +540,22 @@ def _new_place(job: RobotJob) -> bool:
             job.build()
         return admission.refusal is None
     return False
+
+
+def _defer(job: RobotJob, until: float) -> None:
+    """The message waits in the outbox until `until` (pacing's clock); the sweeper is woken for then."""
+    robot = db.session.get(Robot, job.robot_id)
+    if robot is not None:
+        pacing.defer(robot, job.row, until)
+    db.session.commit()
+    _wake(until)
+
+
+def _wake(at: float) -> None:
+    """Have the dispatcher sweep at `at` (pacing's clock), for a message handed back to wait until then."""
+    dispatcher = current_app.extensions.get("herald.dispatcher")
+    if dispatcher is not None and dispatcher.mode == "pool":
+        dispatcher.wake(at)
 
 
 def _internal_error(error: Exception) -> Outcome:
@@ -739,6 +760,21 @@ def prepare_guarded(delivery_ids: list[int], ahead: int = 1) -> Prepared:
         write(Attempt(row, _internal_error(error), started=utcnow()) for row in _claim(delivery_ids))
         db.session.commit()
         return Prepared(mail=None, robots=[])
+
+
+def next_due() -> datetime | None:
+    """When the next open row falls due (a retry's time, a held message's place, a claim's end); None: none
+    will by itself. A sweep that finds nothing due now waits for this, not for its next tick."""
+    now = utcnow()
+    retry = db.session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.status.in_(OPEN), Delivery.next_attempt_at > now
+        )
+    )
+    lease = db.session.scalar(
+        select(func.min(Delivery.lease_until)).where(Delivery.status.in_(OPEN), Delivery.lease_until > now)
+    )
+    return min((t for t in (retry, lease) if t is not None), default=None)
 
 
 def due_messages(limit: int = 500) -> list[tuple[str, int]]:

@@ -9,12 +9,15 @@ in one transaction; a worker sends its next message once its last one is recorde
 import atexit
 import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+import click
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
@@ -43,11 +46,18 @@ class Dispatcher:
         self._idle = threading.Condition()
         app.extensions["herald.dispatcher"] = self
         if self.mode == "pool":
-            # Started by the first request, so that CLI commands (flask db upgrade) start no thread.
+            # A server sweeps from the start, so that what a restart left due goes out with no visitor; CLI
+            # commands (flask db upgrade) start no thread. The first request starts it otherwise.
             app.before_request(self.start_sweeper)
+            if app.config.get("NOTIFICATIONS_SWEEP_AT_START") and serving():
+                self.start_sweeper()
             # When the process ends, the pool finishes its jobs first (concurrent.futures sees to that); then
             # the attempts still waiting are written, or their messages would be sent again after the lease.
             atexit.register(self.recorder.stop)
+            # A server that forks its workers after loading the app (gunicorn --preload) leaves the threads
+            # behind in the parent: each child starts its own.
+            forked = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (method := forked()) and method())
 
     def submit(self, delivery_ids: Iterable[int]) -> None:
         ids = list(delivery_ids)
@@ -162,6 +172,17 @@ class Dispatcher:
         self._sweeper = threading.Thread(target=self._sweep_forever, args=(interval,), daemon=True)
         self._sweeper.start()
 
+    def _after_fork(self) -> None:
+        started = self._sweeper is not None
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="herald-delivery")
+        self.recorder = Recorder(self.app)
+        self._sweeper, self._queued, self._work, self._wake_at = None, set(), 0, None
+        self._lock, self._nudge, self._idle = threading.Lock(), threading.Event(), threading.Condition()
+        self._stop = threading.Event()
+        atexit.register(self.recorder.stop)
+        if started:
+            self.start_sweeper()
+
     def wake(self, at: float) -> None:
         """Sweep again at `at` (pacing's clock), before the next tick if sooner: messages wait for then."""
         from webapp.notifications import pacing
@@ -173,7 +194,7 @@ class Dispatcher:
                 self._nudge.set()
 
     def _sweep_forever(self, interval: float) -> None:
-        last = time.monotonic()
+        last = -math.inf  # the first sweep at once: a restart may have left messages due
         while not self._stop.is_set():
             with self._lock:
                 deadline = min(last + interval, self._wake_at or math.inf)
@@ -189,14 +210,32 @@ class Dispatcher:
             last = time.monotonic()
             try:
                 self.sweep()
+                self._wake_for_next_due()
             except Exception:  # the database may be away for a moment; try again next tick
                 log.exception("sweeping the outbox failed")
+
+    def _wake_for_next_due(self) -> None:
+        """Sweep again when the next row falls due, if before the next tick: a held message, a retry, or a
+        claim a dead process left goes out on time, whatever wake-ups were missed."""
+        from webapp.notifications import pacing
+        from webapp.notifications.delivery import next_due
+
+        with self.app.app_context():
+            due = next_due()
+        if due is not None:
+            self.wake(due.timestamp() - time.time() + pacing.clock.now())
 
     def shutdown(self) -> None:
         self._stop.set()
         self._nudge.set()
         self._pool.shutdown(wait=True)
         self.recorder.stop()
+
+
+def serving() -> bool:
+    """Whether this process serves the app: under a WSGI server or `flask run`, not another CLI command."""
+    context = click.get_current_context(silent=True)
+    return context is None or context.info_name == "run"
 
 
 class Recorder:

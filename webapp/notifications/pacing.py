@@ -83,8 +83,13 @@ class Starts:
         self._times: dict[int, list[float]] = defaultdict(list)
         self._lock = threading.Lock()
 
-    def go(self, robot_id: int, windows: tuple[Window, ...]) -> None:
-        """Wait until one more send to the robot keeps within its windows, then count it as started."""
+    def go(self, robot_id: int, windows: tuple[Window, ...]) -> float:
+        """Wait until one more send to the robot keeps within its windows, then count it as started.
+
+        Returns 0 once started; or at once the seconds to wait, when that is longer than LATE: the place
+        pacing gave the message is not one this process can keep (its threads fell behind), and the message
+        waits in the outbox instead. A worker never sleeps on it for a whole window.
+        """
         longest = max(windows, key=lambda w: w.seconds)
         while True:
             with self._lock:
@@ -94,7 +99,9 @@ class Starts:
                 wait = wait_for_slot(times, windows, now)
                 if wait <= 0:
                     self._times[robot_id] = [*times, now]
-                    return
+                    return 0.0
+            if wait > LATE:
+                return wait
             clock.sleep(wait)
 
 
@@ -229,10 +236,16 @@ def _admit(
     return admitted
 
 
-def readmit(robot: Robot, row) -> list[tuple[object, Admission]]:
+def readmit(robot: Robot, row) -> tuple[list[tuple[object, Admission]], float | None]:
     """Give up the row's place (it passed unused) and take a new one, as admit() does."""
     finish({robot.id: {row.id: None}})
-    return admit([(robot, [row])])[0]
+    return admit([(robot, [row])])
+
+
+def defer(robot: Robot, row, until: float) -> None:
+    """Give up the row's place and let it wait in the outbox until `until` (this clock)."""
+    finish({robot.id: {row.id: None}})
+    _hold([row], robot, LIMITS[robot.kind], until)
 
 
 def finish(ends: dict[int, dict[int, float | None]]) -> None:
@@ -328,6 +341,7 @@ def _hold(rows: list, robot: Robot, windows: tuple[Window, ...], until: float) -
         .values(
             next_attempt_at=datetime.fromtimestamp(until, UTC),
             lease_until=None,
+            sending_at=None,
             cause=str(
                 _l(
                     "Waiting for a free slot: %(provider)s takes %(limit)d messages in %(window)d seconds.",
