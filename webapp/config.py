@@ -66,6 +66,9 @@ class Config:
     NOTIFICATIONS_SWEEP_SECONDS = 30
     # A server starts sweeping when it starts (what a restart left due goes out with no visitor).
     NOTIFICATIONS_SWEEP_AT_START = True
+    # A save's messages go to the pool when its response is closed; should that never happen, a sweep this
+    # many seconds later sends them.
+    NOTIFICATIONS_HANDOFF_FALLBACK_SECONDS = 2.0
     # How long a worker holds the messages it has claimed before another process may take them over: a dead
     # worker's messages come back after it. A message is only sent while its claim has room for the longest
     # send (the robot timeouts); one that waited longer in the pool is given back to the sweeper unsent.

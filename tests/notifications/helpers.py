@@ -15,8 +15,10 @@ from webapp.models import Delivery, Robot
 from webapp.models._types import utcnow
 from webapp.notifications.delivery import OPEN
 from webapp.notifications.rules import save_message_setting
+from webapp.services import cases as case_service
 from webapp.services import projects as project_service
 from webapp.services import users as user_service
+from webapp.services.cases import CaseInput
 from webapp.services.settings import save_mail_settings
 
 SENDER = "herald@example.com"
@@ -75,6 +77,17 @@ def add_robot(project, kind: str, url: str, **fields) -> Robot:
     db.session.add(robot)
     db.session.commit()
     return robot
+
+
+def outbox_left_behind(app, project, actor, count: int, title: str = "Case") -> None:
+    """Commit `count` case changes whose messages no worker ever took: what a crashed process leaves."""
+    dispatcher = app.extensions["herald.dispatcher"]
+    submit, dispatcher.submit = dispatcher.submit, lambda ids: None
+    try:
+        for number in range(count):
+            case_service.create_case(project, actor, CaseInput(title=f"{title} {number:03}"))
+    finally:
+        dispatcher.submit = submit
 
 
 def deliveries() -> list[Delivery]:

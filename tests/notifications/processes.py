@@ -5,13 +5,14 @@ and a throwaway PostgreSQL server for the same tests on PostgreSQL.
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from glob import glob
 from pathlib import Path
 
@@ -56,6 +57,80 @@ def start(env: dict[str, str], *args: object) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+class Server:
+    """Herald served on a loopback port by a real server (gunicorn, or `flask run`), in a process group of its
+    own so that the whole of it can be killed at once."""
+
+    def __init__(self, env: dict[str, str], kind: str = "gunicorn", workers: int = 2) -> None:
+        from tests.smtp_server import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (closed by served(), after the server)
+        if kind == "gunicorn":
+            command = [
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "wsgi:app",
+            ]
+        else:
+            command = ["-m", "flask", "--app", "wsgi", "run", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [sys.executable, *command],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL to every process of the server at once, as a crash or `kill -9` of the group does."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """End the server as an operator does (SIGTERM: gunicorn's workers finish what they hold)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def wait_up(self, timeout: float = 60) -> None:
+        """Wait until the server answers a page (a request: only for tests that may make one)."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/login", timeout=5).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError(f"the server never answered:\n{self.output()}")
+
+
+@contextmanager
+def served(env: dict[str, str], kind: str = "gunicorn", workers: int = 2) -> Iterator[Server]:
+    server = Server(env, kind, workers)
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.log.close()
 
 
 def postgres_binary(name: str) -> str | None:

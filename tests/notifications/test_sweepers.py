@@ -13,12 +13,10 @@ import pytest
 
 from tests.notifications import helpers
 from tests.notifications.doors import Door
-from tests.notifications.helpers import add_robot, deliveries, mail_members, pool_app_on
+from tests.notifications.helpers import add_robot, deliveries, mail_members, outbox_left_behind, pool_app_on
 from tests.notifications.processes import cron, environment, start
 from webapp import config, create_app
 from webapp.extensions import db
-from webapp.services import cases as case_service
-from webapp.services.cases import CaseInput
 
 CASES = 100  # each mails two members and posts to two webhooks: 400 messages
 
@@ -33,17 +31,6 @@ def receivers(webhook_receiver):
 
     with WebhookReceiver() as second:
         yield [webhook_receiver, second]
-
-
-def _outbox_left_behind(app, project, actor, count: int, title: str = "Case") -> None:
-    """Commit `count` case changes whose messages no worker ever took: what a crashed process leaves."""
-    dispatcher = app.extensions["herald.dispatcher"]
-    submit, dispatcher.submit = dispatcher.submit, lambda ids: None
-    try:
-        for number in range(count):
-            case_service.create_case(project, actor, CaseInput(title=f"{title} {number:03}"))
-    finally:
-        dispatcher.submit = submit
 
 
 def _posted(receivers) -> Counter:
@@ -77,7 +64,7 @@ def busy_project(database, plain_server, receivers):
     mail_members(project, plain_server)
     for receiver in receivers:
         add_robot(project, "webhook", receiver.url)
-    _outbox_left_behind(database, project, admin, CASES)
+    outbox_left_behind(database, project, admin, CASES)
     return project
 
 
@@ -124,7 +111,7 @@ def test_a_sweep_longer_than_the_lease_shares_its_messages_without_sending_one_t
     for each in (app, second_app):
         each.config["NOTIFICATIONS_LEASE_SECONDS"] = 1
     add_robot(project, "webhook", webhook_receiver.url)
-    _outbox_left_behind(app, project, admin, 6)
+    outbox_left_behind(app, project, admin, 6)
     door = Door(webhook_receiver)
     door.delay = 0.5  # each message takes half the lease to send; all six take three leases
 
@@ -157,7 +144,7 @@ def test_a_robot_that_hangs_holds_up_no_other_message_the_sweeper_finds(
 ):
     add_robot(project, "wecom", wecom_emulator.url)
     add_robot(project, "webhook", webhook_receiver.url)
-    _outbox_left_behind(app, project, admin, 3)
+    outbox_left_behind(app, project, admin, 3)
     door = Door(wecom_emulator)
     door.hold(1)  # the first WeCom message hangs; the group answers the others
     try:
@@ -178,7 +165,7 @@ def test_a_message_waiting_for_a_worker_is_not_queued_again_by_each_tick(
     app, pool_app, project, admin, wecom_emulator
 ):
     add_robot(project, "wecom", wecom_emulator.url)
-    _outbox_left_behind(app, project, admin, 3)
+    outbox_left_behind(app, project, admin, 3)
     door = Door(wecom_emulator)
     door.hold()
     dispatcher = pool_app.extensions["herald.dispatcher"]

@@ -183,15 +183,19 @@ class Dispatcher:
         if started:
             self.start_sweeper()
 
-    def wake(self, at: float) -> None:
-        """Sweep again at `at` (pacing's clock), before the next tick if sooner: messages wait for then."""
-        from webapp.notifications import pacing
-
-        due = time.monotonic() + max(at - pacing.clock.now(), 0) + pacing.MARGIN
+    def wake_in(self, seconds: float) -> None:
+        """Sweep in `seconds`, before the next tick if sooner."""
+        due = time.monotonic() + seconds
         with self._lock:
             if self._wake_at is None or due < self._wake_at:
                 self._wake_at = due
                 self._nudge.set()
+
+    def wake(self, at: float) -> None:
+        """Sweep again at `at` (pacing's clock), before the next tick if sooner: messages wait for then."""
+        from webapp.notifications import pacing
+
+        self.wake_in(max(at - pacing.clock.now(), 0) + pacing.MARGIN)
 
     def _sweep_forever(self, interval: float) -> None:
         last = -math.inf  # the first sweep at once: a restart may have left messages due

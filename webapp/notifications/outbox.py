@@ -159,13 +159,16 @@ def _hold_until_sent(dispatcher, jobs: list[list[int]]) -> None:
     Started at the commit, the workers would claim rows, take locks and hold the GIL while the request still
     reloads, flashes and renders, and the user would wait for them. The rows are committed and pending, so
     nothing is lost if the jobs never get handed on (the response is never closed, the request fails after
-    the commit, a commit comes too late in the request): the sweeper finds pending rows on its next tick
-    (every 30 s by default) and sends them then. A row is sent once either way: sending claims it first.
+    the commit, a commit comes too late in the request): the sweeper, woken for a moment later, finds the
+    rows still pending and sends them then. A row is sent once either way: sending claims it first.
     """
     held = g.get(_HELD)
     if held is None:
         held = []
         setattr(g, _HELD, held)
+        # Should the response never be closed (a client that drops the connection under a server that then
+        # skips close(), as the development server does), a sweep shortly after finds the rows still pending.
+        dispatcher.wake_in(current_app.config.get("NOTIFICATIONS_HANDOFF_FALLBACK_SECONDS", 2.0))
 
         @after_this_request
         def hand_on_when_closed(response: Response) -> Response:
