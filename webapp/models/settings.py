@@ -48,7 +48,4 @@ class NetworkSettings(db.Model):
     proxy_username: Mapped[str] = mapped_column(String(200), default="")
     proxy_password: Mapped[str] = mapped_column(EncryptedText, default="")
     no_proxy: Mapped[str] = mapped_column(String(1000), default="")  # comma-separated hosts and domains
-    # Hosts and networks (CIDR) that robots, webhooks, the proxy and the mail server may be at although they
-    # are loopback, link-local or cloud metadata addresses (refused otherwise).
-    allowed_internal: Mapped[str] = mapped_column(String(2000), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,4 +1,4 @@
-"""robot secret parts and allowed internal addresses
+"""robot secret parts
 
 Revision ID: e3a1c7b5f902
 Revises: d959cfadd913
@@ -20,13 +20,8 @@ def upgrade():
     # Existing robots mark nothing: what Herald recognises by itself stays masked as before.
     with op.batch_alter_table('robots', schema=None) as batch_op:
         batch_op.add_column(sa.Column('secret_parts', sa.JSON(), server_default='[]', nullable=False))
-    # Empty: loopback, link-local and metadata addresses are refused until an administrator allows one.
-    with op.batch_alter_table('network_settings', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('allowed_internal', sa.String(length=2000), server_default='', nullable=False))
 
 
 def downgrade():
-    with op.batch_alter_table('network_settings', schema=None) as batch_op:
-        batch_op.drop_column('allowed_internal')
     with op.batch_alter_table('robots', schema=None) as batch_op:
         batch_op.drop_column('secret_parts')
