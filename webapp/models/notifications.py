@@ -146,6 +146,9 @@ class Robot(db.Model):
     secret: Mapped[str] = mapped_column(EncryptedText, default="")
     style: Mapped[str] = mapped_column(String(16), default="text")
     at_all: Mapped[bool] = mapped_column(default=False)
+    # The parts of the address that are secret besides those Herald recognises: "/" for the whole path,
+    # or names of query parameters (a generic webhook's own credential).
+    secret_parts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     enabled: Mapped[bool] = mapped_column(default=True)
     # The events this robot posts to its group (Message settings switches them per event).
     events: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -325,7 +325,7 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
     return done
 
 
-_ROBOT_COLUMNS = ("id", "kind", "webhook_url", "keywords", "secret", "style", "at_all")
+_ROBOT_COLUMNS = ("id", "kind", "webhook_url", "keywords", "secret", "style", "at_all", "secret_parts")
 
 
 def _smtp_settings():
@@ -403,6 +403,7 @@ def robot_settings(robot: Robot) -> RobotSettings:
         secret=robot.secret,
         style=robot.style,
         at_all=robot.at_all,
+        secret_parts=tuple(robot.secret_parts or ()),
     )
 
 

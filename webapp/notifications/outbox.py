@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from webapp.extensions import db
 from webapp.models import Delivery, Event, MailSettings, MessageSetting, MessageTemplate, Project, Robot, User
 from webapp.notifications import rendering
+from webapp.notifications.channels.base import CHANNELS
 from webapp.notifications.rules import mail_recipients
 
 # Session.info key under which the ids of deliveries planned in the current transaction wait for the commit.
@@ -101,25 +102,45 @@ def plan(event: Event) -> list[tuple[str, int]]:
     context = context_for(event, language)
     rows = []
     if receivers:
-        mail = rendering.render(*templates["email"], context)
+        mail = _rendered(templates["email"], context, rendering.as_is)
         rows += [_row(event, "email", user.email, f"{user.name} <{user.email}>", mail) for user in receivers]
-    if robots:
-        chat = rendering.render(*templates["robot"], context)
-        rows += [_row(event, kind, str(robot_id), name, chat, html=False) for robot_id, kind, name in robots]
+    # Each kind escapes what members wrote for its own format: rendered once per way of escaping.
+    chats: dict = {}
+    for robot_id, kind, name in robots:
+        escape = CHANNELS[kind].escape_text
+        if escape not in chats:
+            chats[escape] = _rendered(templates["robot"], context, escape)
+        rows.append(_row(event, kind, str(robot_id), name, chats[escape], html=False))
     return _insert(rows)
 
 
+def _rendered(template: tuple[str, str], context: dict, escape):
+    """The rendered message, or the template's failure (over its budget, or broken) as an outcome."""
+    try:
+        return rendering.render(*template, context, escape)
+    except Exception as error:  # a template that cannot render must not stop the save that triggered it
+        return rendering.failure(error)
+
+
 def _row(event: Event, channel: str, target: str, recipient: str, message, html: bool = True) -> dict:
-    """One outbox row's values (every row has the same keys, so that they go in as one INSERT)."""
+    """One outbox row's values (every row has the same keys, so that they go in as one INSERT).
+
+    A message whose template failed is written as failed for good, with cause and fix, and not sent.
+    """
+    failed = isinstance(message, rendering.Failure)
     return {
         "event_id": event.id,
         "project_id": event.project_id,
         "channel": channel,
         "target": target,
         "recipient": recipient,
-        "subject": message.subject,
-        "body_text": message.text,
-        "body_html": message.html if html else "",
+        "subject": "" if failed else message.subject,
+        "body_text": "" if failed else message.text,
+        "body_html": message.html if html and not failed else "",
+        "status": "failed" if failed else "pending",
+        "code": message.code if failed else None,
+        "cause": message.cause if failed else "",
+        "fix": message.fix if failed else "",
     }
 
 
@@ -128,7 +149,9 @@ def _insert(rows: list[dict]) -> list[tuple[str, int]]:
     ids = {
         (channel, target): delivery_id for delivery_id, channel, target in db.session.execute(_INSERT, rows)
     }
-    planned = [(row["channel"], ids[row["channel"], row["target"]]) for row in rows]
+    planned = [
+        (row["channel"], ids[row["channel"], row["target"]]) for row in rows if row["status"] == "pending"
+    ]
     db.session.info.setdefault(_PLANNED, []).extend(planned)
     return planned
 

@@ -1,12 +1,18 @@
 """Turning an event into words: editable templates with named variables, rendered in a sandbox."""
 
+import functools
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from jinja2 import ChainableUndefined, StrictUndefined, Template, TemplateError
+from jinja2 import ChainableUndefined, StrictUndefined, Template, TemplateError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -110,6 +116,29 @@ class Rendered:
     html: str
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A template that could not render a message: why, and what to do (stored on the delivery)."""
+
+    code: str
+    cause: str
+    fix: str
+
+
+def failure(error: Exception) -> Failure:
+    """The delivery's failed-for-good outcome for a template that did not render."""
+    fix = str(
+        _l(
+            "Correct the template in Project settings → Message settings (its preview shows the problem); "
+            "the next changes are sent with it."
+        )
+    )
+    if isinstance(error, TemplateBudgetError):
+        return Failure("template_budget", str(error), fix)
+    detail = str(error) if isinstance(error, TemplateError) else f"{type(error).__name__}: {error}"
+    return Failure("template", str(_l("The message template does not render: %(error)s", error=detail)), fix)
+
+
 def default_template(language: str, channel: str, event: str) -> tuple[str, str]:
     """The built-in subject (a robot's title) and body for an event and channel ("email" or "robot")."""
     language = language if language in _OPENINGS else "en"
@@ -119,22 +148,205 @@ def default_template(language: str, channel: str, event: str) -> tuple[str, str]
     return subject, opening + _DETAILS[language]
 
 
-_strict = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_lenient = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True)
+# --- the budget: what one rendering may cost ---------------------------------------------------------------
+# Generous for any real template (the built-in ones take a few loop steps, a few hundred characters and well
+# under a millisecond), small enough that a template written to stall a worker fails at once.
+LOOP_STEPS = 10_000  # iterations of all the template's loops together
+OUTPUT_CHARS = 200_000  # characters of the output, and of any value built on the way
+SECONDS = 0.25  # wall time
+# A width of a million or more in a format string ("%9999999d", "{:>9999999}") builds a huge string at once.
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
+
+_LIMIT_TEXT = {
+    "loops": _l(
+        "The template is too costly: its loops ran more than %(limit)s steps. Loop over fewer items.",
+        limit=f"{LOOP_STEPS:,}",
+    ),
+    "size": _l(
+        "The template is too costly: it makes more than %(limit)s characters. Shorten what it repeats.",
+        limit=f"{OUTPUT_CHARS:,}",
+    ),
+    "time": _l(
+        "The template is too costly: rendering it took longer than %(limit)s s. Simplify its loops.",
+        limit=SECONDS,
+    ),
+}
+
+
+class TemplateBudgetError(TemplateError):
+    """A template went over its budget: too many loop steps, too much output, or too long."""
+
+    def __init__(self, limit: str) -> None:
+        self.limit = limit  # "loops", "size" or "time"
+        super().__init__(str(_LIMIT_TEXT[limit]))
+
+
+class _Budget:
+    __slots__ = ("deadline", "steps")
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + SECONDS
+        self.steps = LOOP_STEPS
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TemplateBudgetError("time")
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("herald_template_budget", default=None)
+
+
+def _tick() -> None:
+    budget = _budget.get()
+    if budget is not None:
+        budget.tick()
+
+
+def _sized(value: Any) -> Any:
+    """The value, unless it is a string or collection over the output budget."""
+    _tick()
+    if isinstance(value, (str, list, tuple, dict)) and len(value) > OUTPUT_CHARS:
+        raise TemplateBudgetError("size")
+    return value
+
+
+def _counted(iterable: Iterable) -> Iterator:
+    """A loop's items, each one counted against the budget."""
+    budget = _budget.get()
+    for item in iterable:
+        if budget is not None:
+            budget.steps -= 1
+            if budget.steps < 0:
+                raise TemplateBudgetError("loops")
+            budget.tick()
+        yield item
+
+
+def _wide(value: Any) -> None:
+    if isinstance(value, str) and _WIDE_FORMAT.search(value):
+        raise TemplateBudgetError("size")
+
+
+def _sized_filter(function: Callable) -> Callable:
+    @functools.wraps(function)  # keeps jinja's pass_context / pass_environment marks
+    def checked(*args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int) and not isinstance(value, bool) and value > OUTPUT_CHARS:
+                raise TemplateBudgetError("size")  # center(10**9), indent(10**9): built before any check
+        if function.__name__ == "do_format" and args:
+            _wide(args[0])
+        return _sized(function(*args, **kwargs))
+
+    return checked
+
+
+class _BudgetCodeGenerator(CodeGenerator):
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # a ~ b ~ c: doubled in a loop it would reach gigabytes in thirty steps
+        self.write("environment.sized(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
+class _BudgetedEnvironment(SandboxedEnvironment):
+    """Jinja's sandbox, plus a budget: loop steps counted, every value built kept small, time watched."""
+
+    code_generator_class = _BudgetCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: _sized_filter(f) for name, f in self.filters.items()}
+        self.filters["herald_counted"] = _counted
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, "herald_counted", [], [], None, None, lineno=loop.lineno)
+        return tree
+
+    def sized(self, value: Any) -> Any:
+        return _sized(value)
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, (int, float)) and right > 1000:
+            raise TemplateBudgetError("size")
+        if operator == "*":
+            for many, times in ((left, right), (right, left)):
+                if (
+                    isinstance(many, (str, list, tuple))
+                    and isinstance(times, int)
+                    and len(many) * times > OUTPUT_CHARS
+                ):
+                    raise TemplateBudgetError("size")
+        if operator == "%":
+            _wide(left)
+        return _sized(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context, __obj, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - jinja's signature
+        _tick()
+        return _sized(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        _wide(getattr(value, "__self__", None))  # "{:>99999999}".format(1)
+        return super().wrap_str_format(value)
+
+
+def as_is(text: str) -> str:
+    """No escaping: mail (its HTML part is escaped whole) and the generic webhook (JSON is data)."""
+    return text
+
+
+@lru_cache(maxsize=16)
+def _environment(escape_value: Callable[[str], str], strict: bool) -> _BudgetedEnvironment:
+    """A sandbox whose every {{ value }} goes through escape_value: what members wrote stays text.
+
+    The template's own text is not touched: only it may format, mention or link.
+    """
+
+    def finalize(value: Any) -> str:
+        return escape_value(value if isinstance(value, str) else str(value))
+
+    return _BudgetedEnvironment(
+        undefined=StrictUndefined if strict else ChainableUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        finalize=None if escape_value is as_is else finalize,
+    )
 
 
 @lru_cache(maxsize=256)
-def _compiled(source: str) -> Template:
+def _compiled(source: str, escape_value: Callable[[str], str] = as_is) -> Template:
     """A template compiled once: compiling costs far more than rendering, and templates rarely change."""
-    return _lenient.from_string(source)
+    return _environment(escape_value, False).from_string(source)
+
+
+def _run(template: Template, context: dict[str, Any]) -> str:
+    """The template's output, rendered within the budget."""
+    token = _budget.set(_Budget())
+    try:
+        parts, size = [], 0
+        for part in template.generate(context):
+            size += len(part)
+            if size > OUTPUT_CHARS:
+                raise TemplateBudgetError("size")
+            _tick()
+            parts.append(part)
+        return "".join(parts)
+    except RecursionError:
+        raise TemplateBudgetError("time") from None
+    finally:
+        _budget.reset(token)
 
 
 def check_template(source: str) -> str | None:
     """None when the template renders with sample values, else the error to show next to the field."""
     try:
-        _strict.from_string(source).render(sample_context())
+        _run(_environment(as_is, True).from_string(source), sample_context())
     except TemplateError as error:
         return str(error)
+    except Exception as error:  # 1/0, an overflow: a template mistake, not Herald's
+        return f"{type(error).__name__}: {error}"
     return None
 
 
@@ -200,10 +412,19 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def render(subject_source: str, body_source: str, context: dict[str, Any]) -> Rendered:
-    """Render subject and body; the HTML part is the text, escaped, with the case link made clickable."""
-    subject = one_line(_compiled(subject_source).render(context))
-    text = _compiled(body_source).render(context).strip() + "\n"
+def render(
+    subject_source: str,
+    body_source: str,
+    context: dict[str, Any],
+    escape_value: Callable[[str], str] = as_is,
+) -> Rendered:
+    """Render subject and body within the budget, each value escaped by escape_value for the channel.
+
+    The HTML part is the text, escaped, with the case link made clickable. Raises TemplateError (a
+    TemplateBudgetError when the template is too costly).
+    """
+    subject = one_line(_run(_compiled(subject_source, escape_value), context))
+    text = _run(_compiled(body_source, escape_value), context).strip() + "\n"
     return Rendered(subject=subject, text=text, html=_html(text, context.get("case_link", "")))
 
 

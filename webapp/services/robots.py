@@ -1,5 +1,6 @@
 """Project settings → Robots: the rules for a project's chat robots, their test message and their gateway."""
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from webapp.notifications import gateway
 from webapp.notifications.channels.base import (
     CHANNELS,
     KINDS,
+    SECRET_PATH,
     RobotSettings,
     mask_url,
     scrub,
@@ -56,6 +58,8 @@ class RobotInput:
     style: str = "text"
     at_all: bool = False
     enabled: bool = True
+    secret_path: bool = False  # the whole path of the address is a credential
+    secret_params: list[str] | str = field(default_factory=list)  # query parameters whose values are secret
 
 
 @dataclass
@@ -155,7 +159,18 @@ def _apply(robot: Robot, data: RobotInput, project: Project) -> list[str]:
     robot.style = data.style if data.style in styles(kind) else "text"
     robot.at_all = bool(data.at_all)
     robot.enabled = bool(data.enabled)
+    robot.secret_parts = secret_parts(data)
     return warnings
+
+
+def secret_parts(data: RobotInput) -> list[str]:
+    """What the administrator marked secret in the address: "/" for the path, then query parameter names."""
+    names = data.secret_params
+    if isinstance(names, str):
+        names = [name for name in re.split(r"[\s,;，；、]+", names) if name]
+    marked = [SECRET_PATH] if data.secret_path else []
+    named = (name.strip() for name in names if name.strip() and name.strip() != SECRET_PATH)
+    return marked + list(dict.fromkeys(named))
 
 
 def _clean_name(value: str, errors: dict[str, str]) -> str:
@@ -238,7 +253,7 @@ def _new_secret(
 
 def shown_url(robot: Robot) -> str:
     """The robot's address as a page may show it: the key or token inside masked."""
-    return mask_url(robot.webhook_url or "")
+    return mask_url(robot.webhook_url or "", tuple(robot.secret_parts or ()))
 
 
 def mention_notice(robot: Robot) -> str | None:
@@ -351,6 +366,13 @@ def nginx_forward(robot: Robot, gateway_url: str) -> gateway.Forward:
             "official_url",
         )
     return gateway.nginx_forward(robot.kind, official, gateway_url)
+
+
+def shown_forward(robot: Robot, gateway_url: str) -> gateway.Forward:
+    """The nginx configuration as a page shows it: every credential of the address masked (a path marked
+    secret too: the administrator writes that part into nginx.conf by hand)."""
+    forward, secrets = nginx_forward(robot, gateway_url), robot_secrets(robot)
+    return gateway.Forward(*(scrub(value, secrets) for value in dataclasses.astuple(forward)))
 
 
 def use_gateway(robot: Robot, gateway_url: str) -> gateway.Forward:

@@ -13,7 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.notifications.channels.base import CHANNELS, KINDS, SECRET_PATH
 from webapp.services.robots import MAX_NAME, MAX_SECRET, MAX_URL, RobotInput
 
 STYLE_CHOICES = [
@@ -37,6 +37,8 @@ class RobotForm(FlaskForm):
     style = RadioField(_l("Message style"), choices=STYLE_CHOICES, default="text", validate_choice=False)
     at_all = BooleanField(_l("@everyone in the group with every message"))
     enabled = BooleanField(_l("Enabled: post messages to the group"), default=True)
+    secret_path = BooleanField(_l("The address's path is secret"))
+    secret_params = StringField(_l("Secret query parameters"), validators=[Length(max=500)])
 
     @classmethod
     def for_robot(cls, robot) -> "RobotForm":
@@ -49,6 +51,8 @@ class RobotForm(FlaskForm):
                 "style": robot.style,
                 "at_all": robot.at_all,
                 "enabled": robot.enabled,
+                "secret_path": SECRET_PATH in (robot.secret_parts or []),
+                "secret_params": ", ".join(p for p in robot.secret_parts or [] if p != SECRET_PATH),
             }
         )
 
@@ -63,6 +67,8 @@ class RobotForm(FlaskForm):
             style=self.style.data or "text",
             at_all=bool(self.at_all.data),
             enabled=bool(self.enabled.data),
+            secret_path=bool(self.secret_path.data),
+            secret_params=self.secret_params.data or "",
         )
 
 

@@ -222,7 +222,7 @@ def nginx(project_id: int, robot_id: int):
 def _forward(robot: Robot, gateway_url: str):
     """(forward, None), or (None, the error) when the configuration cannot be made."""
     try:
-        return robot_service.nginx_forward(robot, gateway_url), None
+        return robot_service.shown_forward(robot, gateway_url), None
     except GatewayError as error:
         return None, error
 

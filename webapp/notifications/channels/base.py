@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
 import orjson
 from flask_babel import lazy_gettext as _l
@@ -27,6 +27,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A DingTalk "sign" stays visible: it expires within the hour, and seeing its encoding helps diagnosis.
 TOKEN_PARAMS = {"key", "access_token", "token", "secret", "signature", "sig", "apikey", "api_key", "password"}
 TOKEN_AFTER = ("hook",)  # Feishu / Lark: /open-apis/bot/v2/hook/<token>
+# Hosts whose path after a prefix is one credential (Slack: /services/T…/B…/<secret>, the three together).
+SECRET_PATHS = {"hooks.slack.com": "/services/"}
+VISIBLE_PARAMS = {"sign", "timestamp"}  # a signature of the hour and its time: readable, for diagnosis
+SECRET_PATH = "/"  # in a robot's secret_parts: the whole path is secret; other entries name query parameters
+# A segment, value or user name that looks like a credential: long, URL-safe characters, and mixing
+# letters with digits (or very long). Words such as "notifications-endpoint" stay readable.
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_.~+=%-]{16,}$")
 BARE_TOKEN = re.compile(r"^(?:key=|access_token=)?[A-Za-z0-9_-]{16,}$")  # a key pasted alone
 
 
@@ -40,6 +47,7 @@ class RobotSettings:
     secret: str = ""
     style: str = "text"  # 'text' or 'markdown' (rich text where the kind has it)
     at_all: bool = False
+    secret_parts: tuple[str, ...] = ()  # "/" (the whole path), or names of query parameters that are secret
 
     @property
     def active_keywords(self) -> list[str]:
@@ -94,7 +102,7 @@ class HttpRequest:
         }
         return replace(
             self,
-            url=scrub(mask_url(self.url), self.secrets),
+            url=mask_url(scrub(self.url, self.secrets)),
             headers=headers,
             body=body.encode("utf-8"),
             json=None,  # a record keeps the text alone
@@ -231,6 +239,29 @@ def _cut_to_fit(text: str, measure: Callable[[str], int], limit: int) -> str:
     return truncate_utf8(text, fits)
 
 
+# --- members' text -----------------------------------------------------------------------------------------
+
+ZERO_WIDTH_SPACE = "\u200b"
+# Where what a member wrote could open markup in a chat: a tag or mention ("<at", "<@", "<font", "<http"),
+# a link or image ("](", "![", "][", "]:"), an entity ("&lt;"), a run of emphasis or code ("**", "__", "``");
+# also at the value's end, since the next value or the template's text may complete it.
+_OPENERS = re.compile(r"<(?=[A-Za-z/@!?]|$)|\](?=\s*[(\[:]|$)|!(?=\[|$)|&(?=#?\w+;|$)|([*_~`])(?=\1|$)")
+_LINE_MARKERS = re.compile(r"^(?=[#>])", re.MULTILINE)  # a heading or a quote
+
+
+def inert_markup(text: str) -> str:
+    """Member text made inert in a chat robot's message (Feishu <at> tags, WeCom and DingTalk markdown).
+
+    A zero-width space goes after each character that could open markup, and before a heading or quote
+    marker: the text reads the same, and no provider's parser sees a tag, mention, link or image in it.
+    Whether a provider honours backslash escapes is not documented; this holds with or without them.
+    """
+    if not text:
+        return text
+    text = _OPENERS.sub(lambda match: match.group(0) + ZERO_WIDTH_SPACE, text)
+    return _LINE_MARKERS.sub(ZERO_WIDTH_SPACE, text)
+
+
 def text_lines(*parts: str) -> str:
     """The non-empty parts, one a line."""
     return "\n".join(p for p in parts if p)
@@ -253,43 +284,93 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def looks_like_token(value: str) -> bool:
+    """Whether a path segment, query value or user name looks like a credential rather than a word."""
+    if not _TOKEN_CHARS.match(value):
+        return False
+    letters, digits = any(c.isalpha() for c in value), any(c.isdigit() for c in value)
+    mixed_case = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    return (letters and digits) or len(value) >= 32 or (mixed_case and len(value) >= 20 and value.isalpha())
+
+
 @functools.lru_cache(maxsize=1024)  # the same few addresses, for every message recorded
-def mask_url(url: str) -> str:
-    """A webhook address fit for display: the key, token or password inside it masked, the rest verbatim."""
+def mask_url(url: str, secret_parts: tuple[str, ...] = ()) -> str:
+    """An address fit for display: every credential in it masked (user info, token-like path segments and
+    query values, the parts its robot marks secret), the rest verbatim."""
     parts = urlsplit(url.strip())
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
+        user = mask(user) if looks_like_token(user) else user
         netloc = f"{user}:****@{host}" if ":" in userinfo else f"{user}@{host}"
-    segments = parts.path.split("/")
-    for i in range(1, len(segments)):
-        if segments[i - 1] in TOKEN_AFTER and segments[i]:
-            segments[i] = mask(segments[i])
+    path = parts.path
+    secret_path = _secret_path(parts, secret_parts)
+    if secret_path:
+        path = path[: len(path) - len(secret_path)] + mask(secret_path)
+    else:
+        segments = path.split("/")
+        for i in range(1, len(segments)):
+            if segments[i] and (segments[i - 1] in TOKEN_AFTER or looks_like_token(segments[i])):
+                segments[i] = mask(segments[i])
+        path = "/".join(segments)
+    names = {name.lower() for name in secret_parts if name != SECRET_PATH}
     pairs = []
     for pair in parts.query.split("&") if parts.query else []:
         name, sep, value = pair.partition("=")
-        pairs.append(f"{name}={mask(value)}" if sep and name.lower() in TOKEN_PARAMS and value else pair)
-    return urlunsplit((parts.scheme, netloc, "/".join(segments), "&".join(pairs), parts.fragment))
+        secret = name.lower() in TOKEN_PARAMS or name.lower() in names or _token_value(name, value)
+        pairs.append(f"{name}={mask(value)}" if sep and value and secret else pair)
+    return urlunsplit((parts.scheme, netloc, path, "&".join(pairs), parts.fragment))
+
+
+def _token_value(name: str, value: str) -> bool:
+    return name.lower() not in VISIBLE_PARAMS and looks_like_token(value)
+
+
+def _secret_path(parts: SplitResult, secret_parts: Sequence[str]) -> str:
+    """The part of the path that is one credential as a whole: marked by the robot, or known for the host."""
+    if SECRET_PATH in secret_parts:
+        return parts.path.lstrip("/")
+    prefix = SECRET_PATHS.get((parts.hostname or "").lower())
+    if prefix and parts.path.startswith(prefix) and len(parts.path) > len(prefix):
+        return parts.path[len(prefix) :]
+    return ""
 
 
 @functools.lru_cache(maxsize=1024)  # asked for each message a robot sends and each reply it gets
-def url_tokens(url: str) -> tuple[str, ...]:
-    """The credentials inside a webhook address: token query values and the segment after /hook/."""
-    parts = urlsplit((url or "").strip())
+def url_tokens(url: str, secret_parts: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The credentials inside an address, as written and decoded: what mask_url hides, for scrubbing text."""
+    try:
+        parts = urlsplit((url or "").strip())
+        password = parts.password
+    except ValueError:
+        return ()
+    tokens = [password or ""]
+    if parts.username and looks_like_token(parts.username):
+        tokens.append(parts.username)
+    secret_path = _secret_path(parts, secret_parts)
+    if secret_path:
+        tokens += [secret_path, *secret_path.split("/")]
     segments = parts.path.split("/")
-    tokens = [segments[i] for i in range(1, len(segments)) if segments[i - 1] in TOKEN_AFTER and segments[i]]
     tokens += [
-        v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in TOKEN_PARAMS and v
+        segments[i]
+        for i in range(1, len(segments))
+        if segments[i] and (segments[i - 1] in TOKEN_AFTER or looks_like_token(segments[i]))
     ]
-    return tuple(tokens)
+    names = {name.lower() for name in secret_parts if name != SECRET_PATH}
+    for pair in parts.query.split("&") if parts.query else []:
+        name, _, value = pair.partition("=")
+        if value and (name.lower() in TOKEN_PARAMS or name.lower() in names or _token_value(name, value)):
+            tokens += [value, unquote(value)]
+    return tuple(dict.fromkeys(t for t in tokens if t))
 
 
 def settings_secrets(settings: RobotSettings | None) -> tuple[str, ...]:
     """Everything of a robot's settings that must not be shown: its secret and the token in its address."""
     if settings is None:
         return ()
-    return tuple(s for s in (settings.secret, *url_tokens(settings.webhook_url)) if s)
+    tokens = url_tokens(settings.webhook_url, tuple(settings.secret_parts))
+    return tuple(s for s in (settings.secret, *tokens) if s)
 
 
 def _mask_header(name: str, value: str) -> str:

@@ -16,6 +16,7 @@ from webapp.notifications.channels.base import (
     epoch_millis,
     fit,
     hmac_sha256,
+    inert_markup,
     json_request,
     query_params,
     settings_secrets,
@@ -50,6 +51,11 @@ USES_SECRET = True
 MAX_BODY_BYTES = 20_000  # the whole request body; 460101 beyond
 LINK_LABEL = _l("Open in Herald")
 SIGN_PARAMS = ("timestamp", "sign")
+
+
+def escape_text(text: str) -> str:
+    """What a member wrote, as text in this robot's message: no markdown links, images and HTML."""
+    return inert_markup(text)
 
 
 def mention_notice(settings: RobotSettings) -> str | None:

@@ -17,6 +17,7 @@ from webapp.notifications.channels.base import (
     epoch_seconds,
     fit,
     hmac_sha256,
+    inert_markup,
     json_request,
     settings_secrets,
     text_lines,
@@ -55,6 +56,11 @@ MENTION_NOTICE = _l(
     "Feishu and Lark custom robots can @mention people only by their open_id, not by mobile number, "
     "so Herald does not @mention receivers in this group; @everyone works."
 )
+
+
+def escape_text(text: str) -> str:
+    """What a member wrote, as text in this robot's message: no <at> tags, no links (text and rich text)."""
+    return inert_markup(text)
 
 
 def mention_notice(settings: RobotSettings) -> str | None:

@@ -39,6 +39,11 @@ TIMESTAMP_HEADER = "X-Herald-Timestamp"
 SIGNATURE_HEADER = "X-Herald-Signature"
 
 
+def escape_text(text: str) -> str:
+    """What a member wrote, as it is: the document is JSON data, and the receiver decides how to show it."""
+    return text
+
+
 def mention_notice(settings: RobotSettings) -> str | None:
     """The receiver gets the mobiles as data: nothing to warn about."""
     return None

@@ -13,6 +13,7 @@ from webapp.notifications.channels.base import (
     UrlCheck,
     check_webhook_url,
     fit,
+    inert_markup,
     json_request,
     query_params,
     settings_secrets,
@@ -47,6 +48,11 @@ MARKDOWN_MENTION_NOTICE = _l(
     "WeCom markdown messages cannot @mention by mobile number: choose the text style to @mention receivers."
 )
 WRONG_JSON = "wrong json format"
+
+
+def escape_text(text: str) -> str:
+    """What a member wrote, as text in this robot's message: no markdown link, image, <@userid> or <font>."""
+    return inert_markup(text)
 
 
 def mention_notice(settings: RobotSettings) -> str | None:
