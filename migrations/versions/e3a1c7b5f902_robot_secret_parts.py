@@ -1,7 +1,7 @@
 """robot secret parts
 
 Revision ID: e3a1c7b5f902
-Revises: d959cfadd913
+Revises: cc9fdbdfe25e
 Create Date: 2026-12-03 19:45:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e3a1c7b5f902'
-down_revision = 'd959cfadd913'
+down_revision = 'cc9fdbdfe25e'
 branch_labels = None
 depends_on = None
 

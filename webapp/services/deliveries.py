@@ -27,7 +27,12 @@ STATUS_LABELS = {
     "merged": _l("Merged"),
 }
 # What one attempt came to (an Outcome's status), as the attempts list shows it.
-ATTEMPT_LABELS = {"sent": _l("Sent"), "retry": _l("Temporary failure"), "failed": _l("Failed")}
+ATTEMPT_LABELS = {
+    "sent": _l("Sent"),
+    "retry": _l("Temporary failure"),
+    "failed": _l("Failed"),
+    "interrupted": _l("Interrupted: outcome unknown"),
+}
 # A row waiting for a retry far ahead asks less often; one about to be tried asks every 2 seconds.
 POLL_SOON = 2
 POLL_LATER = 15
