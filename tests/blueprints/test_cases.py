@@ -56,6 +56,7 @@ def form_of(case: Case, **changes) -> dict:
         "tags": ", ".join(case.tag_list),
         "maintainer_id": str(case.maintainer_id or ""),
         "follower_ids": [str(u.id) for u in case.followers],
+        "version": str(case.version),  # the hidden field: the version the form was loaded at
     }
     data.update(changes)
     return data

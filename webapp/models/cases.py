@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -40,6 +40,9 @@ class Case(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Goes up by one with every saved change (each records one case.updated). An edit names the version it
+    # was made on, and is refused when the case has moved on since: no one's change is silently replaced.
+    version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
 
     maintainer: Mapped[User | None] = relationship(foreign_keys=[maintainer_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])

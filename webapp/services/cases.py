@@ -1,15 +1,16 @@
 """Functional test cases: the rules for changing them, and the events each change records."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import Case, Project, User
+from webapp.models import Case, Event, Project, User
 from webapp.models._types import utcnow
 from webapp.models.cases import PRIORITIES
 from webapp.notifications import record_event
@@ -43,11 +44,14 @@ class CaseInput:
     tags: list[str] = field(default_factory=list)
     maintainer_id: int | None = None
     follower_ids: list[int] = field(default_factory=list)
+    # The version of the case these values were made on; None overwrites whatever is there (scripts only).
+    version: int | None = None
 
     @classmethod
     def of(cls, case: Case, **changes: Any) -> "CaseInput":
         """The case's current values, with some changed: what an edit form posts back."""
         values = {
+            "version": case.version,
             "title": case.title,
             "module": case.module,
             "priority": case.priority,
@@ -196,26 +200,188 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[An
 def update_case(case: Case, actor: User, data: CaseInput) -> dict[str, list[Any]]:
     """Apply the changes and record case.updated with each changed field's old and new value.
 
-    Saving without a change records nothing and returns an empty dict.
+    Saving without a change records nothing and returns an empty dict. Values made on an older version of
+    the case than the stored one are refused with StaleCase, and nothing is saved.
     """
     project = db.session.get(Project, case.project_id)
     _check_writable(project)
     values = _clean(project, data, case)
-    before = case_snapshot(case)
+    case_id = case.id
     try:
+        if not _take(case, data.version):
+            db.session.rollback()
+            raise _stale(case_id, data, values)
+        # Read under the guard, in the transaction that writes: the old values are the stored ones.
+        before = case_snapshot(case)
         _store(case, values)
         db.session.flush()  # so maintainer_id follows the new maintainer before the snapshot
         after = case_snapshot(case)
         changes = _changes(before, after)
-        if changes:
-            case.updated_by = actor
-            case.updated_at = utcnow()
-            _record("case.updated", project, actor, case, case=after, changes=changes)
+        if not changes:
+            db.session.rollback()  # the version stays as it was
+            return {}
+        case.updated_by = actor
+        case.updated_at = utcnow()
+        _record("case.updated", project, actor, case, case=after, changes=changes)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     return changes
+
+
+def _take(case: Case, version: int | None) -> bool:
+    """Move the case to its next version if it is still at `version`; False when it has moved on or is gone.
+
+    One conditional UPDATE, the first write of the transaction: it waits for any other save of the case to
+    end, and holds the row (PostgreSQL) or the database (SQLite) until this transaction ends, so two saves
+    made on the same version cannot both pass.
+    """
+    stmt = update(Case).where(Case.id == case.id).values(version=Case.version + 1)
+    if version is not None:
+        stmt = stmt.where(Case.version == version)
+    taken = db.session.execute(stmt, execution_options={"synchronize_session": False}).rowcount == 1
+    db.session.expire(case)  # everything read from here on is what the guard holds
+    return taken
+
+
+class CaseGone(ServiceError):
+    """The case was deleted while someone was editing it."""
+
+
+@dataclass
+class Meanwhile:
+    """A field someone else changed after the user loaded the case, beside what the user sent."""
+
+    field: str  # a key of FIELD_LABELS: "title", ..., "maintainer", "followers"
+    input_name: str  # the same field as CaseInput names it: "maintainer_id" for "maintainer"
+    theirs: Any  # the stored value, as people read it (names for people)
+    yours: Any
+    # "taken": the user had left the field alone, so `merged` holds the stored value;
+    # "same": the user sent the stored value; "clash": both changed it, `merged` keeps the user's value.
+    outcome: str
+    by: str | None  # who changed it last; None when that user has been removed
+    at: datetime
+
+
+@dataclass
+class Save:
+    """One save by someone else since the user loaded the case."""
+
+    by: str | None
+    at: datetime
+    fields: list[str]
+
+
+class StaleCase(ServiceError):
+    """The values were made on an older version of the case than the stored one: nothing is saved.
+
+    `merged` is what the user should see next: their values, except for the fields only someone else
+    changed (`taken`, named as in CaseInput), which hold the stored value; its version is the stored one,
+    so saving it again is accepted unless yet another save comes first.
+    """
+
+    def __init__(self, merged: CaseInput, taken: list[str], fields: list[Meanwhile], saves: list[Save]):
+        super().__init__(
+            _l("Someone else saved this case while you were editing it. Your changes are not saved yet.")
+        )
+        self.merged = merged
+        self.taken = taken
+        self.fields = fields
+        self.saves = saves
+
+
+# A field as an event's changes name it, the snapshot key it is compared by, and its name in CaseInput.
+_FIELDS = [(name, name, name) for name in COMPARED_FIELDS] + [
+    ("maintainer", "maintainer_id", "maintainer_id"),
+    ("followers", "follower_ids", "follower_ids"),
+]
+
+
+def _stale(case_id: int, data: CaseInput, values: dict[str, Any]) -> ServiceError:
+    """What to tell a user whose values were made on an older version: the saves since, field by field."""
+    for _attempt in range(3):  # another save may land while these are read; then read them again
+        current = db.session.execute(
+            select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if current is None:
+            return CaseGone(_l("Someone deleted this case while you were editing it: nothing was saved."))
+        now = case_snapshot(current)
+        base, events = _since(current, data.version)
+        if db.session.scalar(select(Case.version).where(Case.id == case_id)) == current.version:
+            break
+        db.session.expire(current)
+    yours = _snapshot_of(values)
+    merged = replace(data, version=current.version)
+    fields: list[Meanwhile] = []
+    taken: list[str] = []
+    for name, key, input_name in _FIELDS:
+        touched = [e for e in events if name in e.data.get("changes", {})]
+        if not touched or (base is not None and _comparable(key, base) == _comparable(key, now)):
+            continue  # nobody else changed it, or it was changed back
+        theirs, mine = _comparable(key, now), _comparable(key, yours)
+        if mine == theirs:
+            outcome = "same"
+        elif base is not None and key in base and mine == _comparable(key, base):
+            outcome = "taken"
+            setattr(merged, input_name, _copy(now[key]))
+            taken.append(input_name)
+        else:
+            outcome = "clash"
+        last = touched[-1]
+        fields.append(
+            Meanwhile(name, input_name, now[name], yours[name], outcome, _name(last), last.created_at)
+        )
+    saves = [Save(_name(e), e.created_at, list(e.data.get("changes", {}))) for e in events]
+    return StaleCase(merged, taken, fields, saves)
+
+
+def _since(case: Case, loaded: int | None) -> tuple[dict[str, Any] | None, list[Event]]:
+    """The case as it was at version `loaded` (None if unknown) and the case.updated since, oldest first.
+
+    Every version after the first was made by exactly one case.updated, so they are the newest ones; the
+    event before them made version `loaded`, and its snapshot is what the user saw.
+    """
+    count = case.version - loaded if loaded is not None and 0 < loaded < case.version else 0
+    if not count:
+        return None, []
+    stmt = (
+        select(Event)
+        .where(Event.project_id == case.project_id, Event.case_id == case.id)
+        .where(Event.kind.in_(("case.created", "case.updated")))
+        .options(selectinload(Event.actor))
+        .order_by(Event.id.desc())
+        .limit(count + 1)
+    )
+    rows = list(reversed(db.session.scalars(stmt).all()))
+    events = [e for e in rows[-count:] if e.kind == "case.updated"]
+    base = rows[0].data.get("case") if len(rows) == count + 1 else None
+    return base, events
+
+
+def _snapshot_of(values: dict[str, Any]) -> dict[str, Any]:
+    """Cleaned values (see _clean) in the shape of a case snapshot."""
+    snapshot = {name: values[name] for name in TEXT_FIELDS}
+    snapshot["tags"] = [t for t in values["tags"].split(",") if t]
+    maintainer = values["maintainer"]
+    snapshot["maintainer"] = maintainer.name if maintainer else None
+    snapshot["maintainer_id"] = maintainer.id if maintainer else None
+    snapshot["followers"] = [u.name for u in values["followers"]]
+    snapshot["follower_ids"] = [u.id for u in values["followers"]]
+    return snapshot
+
+
+def _comparable(key: str, snapshot: dict[str, Any]) -> Any:
+    value = snapshot.get(key)
+    return sorted(value) if key == "follower_ids" else value
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+def _name(event: Event) -> str | None:
+    return event.actor.name if event.actor else None
 
 
 def delete_case(case: Case, actor: User) -> None:

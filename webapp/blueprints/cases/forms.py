@@ -1,16 +1,30 @@
 """The case form, and the search box of the list."""
 
+from collections.abc import Iterable
+from dataclasses import fields
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from webapp.models import Case, Project, User
 from webapp.models.cases import PRIORITIES
-from webapp.services.cases import MAX_MODULE, MAX_TAGS, MAX_TEXT, MAX_TITLE, CaseInput, grouped, parse_tags
+from webapp.services.cases import (
+    MAX_ID,
+    MAX_MODULE,
+    MAX_TAGS,
+    MAX_TEXT,
+    MAX_TITLE,
+    CaseInput,
+    grouped,
+    parse_tags,
+)
 
 PRIORITY_CHOICES = [SelectChoice(p, p) for p in PRIORITIES]
+# The fields that show a case's values, named as in CaseInput.
+VALUE_FIELDS = [f.name for f in fields(CaseInput) if f.name != "version"]
 
 
 def _too_long(limit: int):
@@ -26,6 +40,15 @@ def optional_id(value) -> int | None:
 
 def user_id(value) -> int:
     return int(value)
+
+
+def loaded_version(value) -> int:
+    """The version an edit form was loaded at; 0, which no case has, for a form without one."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return number if 0 < number <= MAX_ID else 0
 
 
 class CaseForm(FlaskForm):
@@ -57,23 +80,6 @@ class CaseForm(FlaskForm):
         invalid_value_message=_l("Choose members of this project."),
     )
 
-    @classmethod
-    def for_case(cls, case: Case) -> "CaseForm":
-        """A form showing the case's current values."""
-        return cls(
-            data={
-                "title": case.title,
-                "module": case.module,
-                "priority": case.priority,
-                "precondition": case.precondition,
-                "steps": case.steps,
-                "expected": case.expected,
-                "tags": ", ".join(case.tag_list),
-                "maintainer_id": case.maintainer_id,
-                "follower_ids": [u.id for u in case.followers],
-            }
-        )
-
     def offer_people(self, project: Project, case: Case | None = None) -> None:
         """Members to choose from, plus anyone already on the case who has since left the project."""
         people: dict[int, User] = {u.id: u for u in project.members}
@@ -96,6 +102,31 @@ class CaseForm(FlaskForm):
             maintainer_id=self.maintainer_id.data,
             follower_ids=list(self.follower_ids.data or []),
         )
+
+
+class CaseEditForm(CaseForm):
+    """The case form for an existing case: it carries the version of the case it was loaded at."""
+
+    version = HiddenField(filters=[loaded_version])
+
+    @classmethod
+    def for_case(cls, case: Case) -> "CaseEditForm":
+        """A form showing the case's current values."""
+        form = cls(data={"version": case.version})
+        form.show(CaseInput.of(case))
+        return form
+
+    def show(self, data: CaseInput, names: Iterable[str] | None = None) -> None:
+        """Fill the fields (or only those named) with these values, and take their version as the form's."""
+        for name in names if names is not None else VALUE_FIELDS:
+            value = getattr(data, name)
+            self[name].data = ", ".join(value) if name == "tags" else value
+        self.version.data = data.version
+
+    def to_input(self) -> CaseInput:
+        data = super().to_input()
+        data.version = self.version.data
+        return data
 
 
 def _person_label(user: User, is_member: bool) -> str:

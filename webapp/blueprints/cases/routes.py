@@ -5,12 +5,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.blueprints.cases import bp
-from webapp.blueprints.cases.forms import CaseForm
+from webapp.blueprints.cases.forms import CaseEditForm, CaseForm
 from webapp.models import Case, Project
 from webapp.models.cases import PRIORITIES
 from webapp.services import ServiceError
 from webapp.services import cases as case_service
-from webapp.web import is_htmx, project_or_404, redirect_to
+from webapp.web import is_htmx, project_or_404, redirect_to, render
 
 
 def _case_or_404(project: Project, case_id: int) -> Case:
@@ -83,8 +83,8 @@ def create(project_id: int):
             _show_error(form, error)
         else:
             flash(_("Case #%(id)s is created.", id=case.id))
-            return redirect_to("cases.view", project_id=project.id, case_id=case.id)
-    return render_template("cases/form.html", project=project, form=form, case=None)
+            return _go("cases.view", project_id=project.id, case_id=case.id)
+    return render("cases/form.html", "cases/_form.html", project=project, form=form, case=None)
 
 
 @bp.get("/<int:case_id>")
@@ -100,17 +100,27 @@ def edit(project_id: int, case_id: int):
     case = _case_or_404(project, case_id)
     if refused := _read_only(project, case):
         return refused
-    form = CaseForm.for_case(case) if request.method == "GET" else CaseForm()
+    form = CaseEditForm.for_case(case) if request.method == "GET" else CaseEditForm()
     form.offer_people(project, case)
+    conflict = None
     if form.validate_on_submit():
         try:
             changes = case_service.update_case(case, _actor(), form.to_input())
+        except case_service.CaseGone as error:
+            flash(error.message, "error")
+            return _go("cases.index", project_id=project.id)
+        except case_service.StaleCase as error:
+            conflict = error
+            form.show(error.merged, error.taken)  # the user's values, on the stored version
+            form.offer_people(project, case)
         except ServiceError as error:
             _show_error(form, error)
         else:
             flash(_("Case #%(id)s is saved.", id=case.id) if changes else _("Nothing changed."))
-            return redirect_to("cases.view", project_id=project.id, case_id=case.id)
-    return render_template("cases/form.html", project=project, form=form, case=case)
+            return _go("cases.view", project_id=project.id, case_id=case.id)
+    return render(
+        "cases/form.html", "cases/_form.html", project=project, form=form, case=case, conflict=conflict
+    )
 
 
 @bp.route("/<int:case_id>/delete", methods=["GET", "POST"])
