@@ -375,3 +375,17 @@ def test_waiting_counts_every_window_by_its_oldest_send():
     # Only the windows a message would be deferred for decide the digest.
     assert room_left([0.0] * 5, feishu, 0, horizon=2) == 95
     assert room_left(sends[:19], minute, 19, horizon=2) == 1
+
+
+def test_a_process_whose_own_sends_fill_the_window_never_sleeps_through_it(clock):
+    """Issue 11, point 6: a place pacing gave that this process's own sends leave no room for (starts counted
+    for sends that were then given back) is answered at once with the wait, not slept on for a minute."""
+    starts = pacing.Starts()
+    windows = pacing.LIMITS["wecom"]
+    assert [starts.go(7, windows) for _ in range(20)] == [0.0] * 20
+    before = clock.now()
+    wait = starts.go(7, windows)
+    assert wait > pacing.LATE and wait == pytest.approx(60 + pacing.MARGIN)
+    assert clock.now() == before  # answered at once: no sleep on the robot's window
+    clock.advance(0.5)
+    assert starts.go(8, windows) == 0.0  # another robot is not held up

@@ -8,6 +8,7 @@ to send than a lease lasts. The SMTP server and the webhook receivers count what
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.notifications.helpers import add_robot, deliveries, mail_members, out
 from tests.notifications.processes import cron, environment, start
 from webapp import config, create_app
 from webapp.extensions import db
+from webapp.models._types import utcnow
 
 CASES = 100  # each mails two members and posts to two webhooks: 400 messages
 
@@ -179,4 +181,27 @@ def test_a_message_waiting_for_a_worker_is_not_queued_again_by_each_tick(
         door.release(deliver=True)
     dispatcher.shutdown()
     assert len(wecom_emulator.messages) == 3
+    assert [(d.status, d.attempts) for d in deliveries()] == [("sent", 1)] * 3
+
+
+def test_a_row_falling_due_between_ticks_goes_out_when_due(app, project, admin, webhook_receiver):
+    """Issue 11, point 6: a message waiting for a time (a retry, a robot's pace) goes out at that time, not at
+    the sweeper's next tick, even when no wake-up was asked for it (one lost, or left by another process)."""
+    add_robot(project, "webhook", webhook_receiver.url)
+    outbox_left_behind(app, project, admin, 3)
+    rows = deliveries()
+    assert len(rows) == 3
+    for row in rows:
+        row.next_attempt_at = utcnow() + timedelta(seconds=1.5)
+    db.session.commit()
+    ticking = pool_app_on(app, NOTIFICATIONS_SWEEP_SECONDS=600)
+    dispatcher = ticking.extensions["herald.dispatcher"]
+    try:
+        dispatcher.start_sweeper()  # sweeps at once (nothing due yet), then not for ten minutes
+        arrived = Door(webhook_receiver).wait_arrived(3, timeout=8)
+    finally:
+        dispatcher.shutdown()
+        with ticking.app_context():
+            db.engine.dispose()
+    assert arrived, "the messages waited for the next tick"
     assert [(d.status, d.attempts) for d in deliveries()] == [("sent", 1)] * 3
