@@ -2,11 +2,10 @@
 
 A job claims its rows in one transaction; then the pool's workers take its messages one at a time from a
 common lane (a robot that hangs holds one worker, never the others), and the mail of the job goes through one
-SMTP session. Attempts are written by one recorder thread, the attempts of all workers that come in together
-in one transaction; a worker sends its next message once its last one is recorded.
+SMTP session. A worker sends its next message once its last one is recorded; the attempts of the workers that
+come in together are written in one transaction.
 """
 
-import atexit
 import logging
 import math
 import os
@@ -51,9 +50,8 @@ class Dispatcher:
             app.before_request(self.start_sweeper)
             if app.config.get("NOTIFICATIONS_SWEEP_AT_START") and serving():
                 self.start_sweeper()
-            # When the process ends, the pool finishes its jobs first (concurrent.futures sees to that); then
-            # the attempts still waiting are written, or their messages would be sent again after the lease.
-            atexit.register(self.recorder.stop)
+            # When the process ends, the pool finishes its jobs first (concurrent.futures sees to that), each
+            # attempt written before its worker goes on: nothing sent is left unrecorded.
             # A server that forks its workers after loading the app (gunicorn --preload) leaves the threads
             # behind in the parent: each child starts its own.
             forked = weakref.WeakMethod(self._after_fork)
@@ -179,7 +177,6 @@ class Dispatcher:
         self._sweeper, self._queued, self._work, self._wake_at = None, set(), 0, None
         self._lock, self._nudge, self._idle = threading.Lock(), threading.Event(), threading.Condition()
         self._stop = threading.Event()
-        atexit.register(self.recorder.stop)
         if started:
             self.start_sweeper()
 
@@ -233,7 +230,6 @@ class Dispatcher:
         self._stop.set()
         self._nudge.set()
         self._pool.shutdown(wait=True)
-        self.recorder.stop()
 
 
 def serving() -> bool:
@@ -243,76 +239,50 @@ def serving() -> bool:
 
 
 class Recorder:
-    """Writes attempts from one thread, each batch one transaction, and tells each sender when its is written.
+    """Writes the pool's attempts, each batch one transaction, and returns to each sender once its is written.
 
     A sender waits for its attempt's commit before its next send (see delivery.send_in_turn), so that a
-    process killed at any instant has at most one sent-but-unrecorded message per thread. The attempts that
-    the pool's threads hand in while a batch is being written go together in the next one (a group commit):
-    one transaction for several sends, and no thread waits for another's send. A write the database refuses
-    for a moment (locked, away) is tried again until it succeeds: the message has gone, so it must never go
-    again for want of its record.
+    process killed at any instant has at most one sent-but-unrecorded message per thread. The sender that
+    finds no write under way writes, in its own thread, every attempt handed in so far (a group commit):
+    the others wait for that transaction, and nothing is handed to another thread on the way. A write the
+    database refuses for a moment (locked, away) is tried again until it succeeds: the message has gone, so
+    it must never go again for want of its record.
     """
-
-    BATCH = 500
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._attempts: list = []
         self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
+        self._writing = False
         self._handed = 0  # attempts handed in so far, numbered in order
         self._written = 0  # how many of them are written (batches are written in order)
         self.pending = 0  # attempts handed in and not written yet
 
     def record(self, attempt) -> None:
         """Hand an attempt in and return once it is committed."""
-        number = self.put(attempt)
-        with self._changed:
-            self._changed.wait_for(lambda: self._written >= number)
-
-    def put(self, attempt) -> int:
-        """Hand an attempt in; returns its number, written once `written` reaches it."""
         with self._changed:
             self._attempts.append(attempt)
             self.pending += 1
             self._handed += 1
-            if self._thread is None:
-                self._stopping = False
-                self._thread = threading.Thread(target=self._run, name="herald-recorder", daemon=True)
-                self._thread.start()
-            self._changed.notify_all()
-            return self._handed
+            number = self._handed
+            while self._written < number:
+                if self._writing:  # another sender's transaction is under way: it may take this one too
+                    self._changed.wait()
+                    continue
+                batch, self._attempts, self._writing = self._attempts, [], True
+                self._changed.release()
+                try:
+                    self._write(batch)
+                finally:
+                    self._changed.acquire()
+                    self._writing = False
+                    self._written += len(batch)
+                    self.pending -= len(batch)
+                    self._changed.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         with self._changed:
             return self._changed.wait_for(lambda: self.pending == 0, max(timeout, 0))
-
-    def stop(self) -> None:
-        """Write what is waiting, then end the thread."""
-        with self._changed:
-            thread, self._stopping = self._thread, True
-            self._changed.notify_all()
-        if thread is not None:
-            thread.join(timeout=60)
-
-    def _gathered(self) -> list | None:
-        """The next batch to write; None: stopped with nothing left."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._attempts or self._stopping)
-            batch, self._attempts = self._attempts[: self.BATCH], self._attempts[self.BATCH :]
-            if not batch:
-                self._thread = None
-                return None
-            return batch
-
-    def _run(self) -> None:
-        while (batch := self._gathered()) is not None:
-            self._write(batch)
-            with self._changed:
-                self.pending -= len(batch)
-                self._written += len(batch)
-                self._changed.notify_all()
 
     def _write(self, attempts: list) -> None:
         from webapp.notifications.delivery import write
