@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import Case, Project, User
+from webapp.models import Case, Event, Project, User
 from webapp.models._types import utcnow
 from webapp.models.cases import PRIORITIES
 from webapp.notifications import record_event
@@ -237,6 +237,18 @@ def get_case(project: Project, case_id: int) -> Case | None:
         return None
     case = db.session.get(Case, case_id)
     return case if case is not None and case.project_id == project.id else None
+
+
+def deletion(project: Project, case_id: int) -> Event | None:
+    """The case.deleted event of this project's case with this id, or None if no such case was deleted."""
+    if not _valid_id(case_id):
+        return None
+    return db.session.scalar(
+        select(Event)
+        .where(Event.project_id == project.id, Event.kind == "case.deleted", Event.case_id == case_id)
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
 
 
 def search_cases(project: Project, query: str = "", priority: str = "", page: int = 1, per_page: int = 25):
