@@ -380,7 +380,8 @@ def test_delete_without_javascript_asks_first(member_client, url, project, case,
     )
     assert deleted.data == {"case": snapshot}
     assert "Pay by card" in text(member_client.get(f"{url}/"))  # the flash names what was deleted
-    assert member_client.get(f"{url}/{case_id}").status_code == 404
+    gone = member_client.get(f"{url}/{case_id}")  # the case's address says it was deleted, and by whom
+    assert gone.status_code == 410 and "This case was deleted by Mei Member on" in text(gone)
 
 
 def test_delete_through_htmx_sends_the_browser_to_the_list(member_client, url, case):

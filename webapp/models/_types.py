@@ -5,6 +5,11 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+# Table options of every table with a numeric id: the id is never given again, even after its row is deleted
+# (SQLite's AUTOINCREMENT; PostgreSQL's sequences never go back). Without it SQLite hands the id of a deleted
+# newest row to the next one, and old links, events and messages would name a stranger.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""

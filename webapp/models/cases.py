@@ -6,7 +6,7 @@ from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models._types import UTCDateTime, utcnow
+from webapp.models._types import NEVER_REUSED, UTCDateTime, utcnow
 from webapp.models.users import User
 
 PRIORITIES = ("P0", "P1", "P2", "P3")
@@ -23,7 +23,7 @@ class Case(db.Model):
     """A functional test case of a project."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_project_id_id", "project_id", "id"),)
+    __table_args__ = (Index("ix_cases_project_id_id", "project_id", "id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

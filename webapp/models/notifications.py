@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.crypto import EncryptedText
 from webapp.extensions import db
-from webapp.models._types import UTCDateTime, utcnow
+from webapp.models._types import NEVER_REUSED, UTCDateTime, utcnow
 from webapp.models.users import User
 
 EVENT_KINDS = ("case.created", "case.updated", "case.deleted")
@@ -21,7 +21,7 @@ class Event(db.Model):
     """One thing that happened, e.g. case.updated with the changed fields."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_project_id_id", "project_id", "id"),)
+    __table_args__ = (Index("ix_events_project_id_id", "project_id", "id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
@@ -40,7 +40,10 @@ class MessageSetting(db.Model):
     """Project settings → Message settings: for one event, which channels are on and who receives mail."""
 
     __tablename__ = "message_settings"
-    __table_args__ = (UniqueConstraint("project_id", "event", name="uq_message_settings_project_event"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "event", name="uq_message_settings_project_event"),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -57,6 +60,7 @@ class MessageTemplate(db.Model):
     __tablename__ = "message_templates"
     __table_args__ = (
         UniqueConstraint("project_id", "event", "channel", name="uq_message_templates_project_event_channel"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +79,7 @@ class Delivery(db.Model):
         UniqueConstraint("event_id", "channel", "target", name="uq_deliveries_event_channel_target"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_deliveries_project_id_id", "project_id", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -116,6 +121,7 @@ class DeliveryAttempt(db.Model):
     """One try at sending a delivery: what was sent (secrets masked), what came back, what it means."""
 
     __tablename__ = "delivery_attempts"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
@@ -135,6 +141,7 @@ class Robot(db.Model):
     """Project settings → Robots: a chat group robot (or a generic webhook) that messages go to."""
 
     __tablename__ = "robots"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)

@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models._types import UTCDateTime, utcnow
+from webapp.models._types import NEVER_REUSED, UTCDateTime, utcnow
 from webapp.models.users import User
 
 
@@ -14,6 +14,7 @@ class Project(db.Model):
     """A team's space: its test cases, members, robots and message settings."""
 
     __tablename__ = "projects"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.crypto import EncryptedText
 from webapp.extensions import db
-from webapp.models._types import UTCDateTime, utcnow
+from webapp.models._types import NEVER_REUSED, UTCDateTime, utcnow
 
 SECURITY_MODES = ("none", "ssl", "starttls")
 
@@ -16,6 +16,7 @@ class MailSettings(db.Model):
     """How Herald reaches the organisation's SMTP server (System settings → Mail settings)."""
 
     __tablename__ = "mail_settings"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     host: Mapped[str] = mapped_column(String(255), default="")
@@ -42,6 +43,7 @@ class NetworkSettings(db.Model):
     """System settings → Network: the outbound proxy for robot and webhook traffic (empty: from the env)."""
 
     __tablename__ = "network_settings"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     proxy_url: Mapped[str] = mapped_column(String(500), default="")  # http://proxy.intra:3128 or https://...

@@ -9,7 +9,7 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.models._types import UTCDateTime, utcnow
+from webapp.models._types import NEVER_REUSED, UTCDateTime, utcnow
 
 ROLES = ("admin", "member")
 
@@ -23,6 +23,7 @@ class User(UserMixin, db.Model):
     """An account: administrators manage the system, members work in their projects."""
 
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))

@@ -48,7 +48,9 @@ DEFAULT_BACKOFF = (30, 120, 600, 3600)
 OPEN = ("pending", "retrying")
 INTERNAL_ERROR = _l("Herald hit an unexpected error while sending this message.")
 INTERNAL_ERROR_FIX = _l("Herald will try again; if it keeps failing, report it with this message's details.")
-ROBOT_DELETED = _l("The robot was deleted.")
+# A message whose robot is gone or disabled is sent nowhere; a test message still goes to a disabled robot
+# (an administrator checks its set-up before enabling it). The row's code says why; Resend reads it.
+ROBOT_DELETED = _l("Not sent: the robot was deleted.")
 ROBOT_DELETED_FIX = _l("Nothing to do: the message is dropped.")
 INTERRUPTED = _l(
     "Herald stopped (a crash, a kill or a power cut) while this message was on its way: whether it reached "
@@ -60,6 +62,15 @@ INTERRUPTED_FIX = _l(
 )
 # The attempt status of a send cut off by the end of its process: its outcome was never known.
 INTERRUPTED_STATUS = "interrupted"
+ROBOT_DISABLED = _l("Not sent: the robot was disabled.")
+ROBOT_DISABLED_FIX = _l(
+    "Enable the robot in Project settings → Robots if its group should hear again; then Resend this message "
+    "if it is still wanted."
+)
+NOT_SENT = {
+    "robot_deleted": Outcome(Status.FAILED, ROBOT_DELETED, ROBOT_DELETED_FIX, "robot_deleted"),
+    "robot_disabled": Outcome(Status.FAILED, ROBOT_DISABLED, ROBOT_DISABLED_FIX, "robot_disabled"),
+}
 log = logging.getLogger(__name__)
 
 
@@ -258,9 +269,10 @@ def first_row(job: "MailJob | RobotJob | None") -> int | None:
 def prepare(ids: list[int], ahead: int = 1) -> Prepared:
     """Claim the due rows among ids and make them ready to send, in one transaction.
 
-    Rows that need no send (the robot is gone, a test message the robot cannot take now) are recorded here;
-    rows that must wait for their robot's pace, or went into a digest, are left as their row says. The first
-    row of each of the first `ahead` jobs (those the workers start at once) is marked as on its way.
+    Rows that need no send (the robot is gone or disabled, a test message the robot cannot take now) are
+    recorded here; rows that must wait for their robot's pace, or went into a digest, are left as their row
+    says. The first row of each of the first `ahead` jobs (those the workers start at once) is marked as on
+    its way.
     """
     if not ids:
         return Prepared(mail=None, robots=[])
@@ -293,11 +305,13 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
     done: list[Attempt] = []
     batch = []
     for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
-        robot, rows = robots.get(robot_id), by_robot[robot_id]
-        if robot is None:
-            outcome = Outcome(Status.FAILED, ROBOT_DELETED, ROBOT_DELETED_FIX)
-            done += [Attempt(row, outcome, started=utcnow()) for row in rows]
-        else:
+        robot, rows = robots.get(robot_id), []
+        for row in by_robot[robot_id]:
+            if (refused := _not_sent(robot, row)) is not None:
+                done.append(Attempt(row, refused, started=utcnow()))
+            else:
+                rows.append(row)
+        if rows:
             batch.append((robot, rows))
     settings = {robot.id: robot_settings(robot) for robot, _ in batch}
     admitted, prepared.wake_at = pacing.admit(batch)
@@ -325,7 +339,26 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
     return done
 
 
-_ROBOT_COLUMNS = ("id", "kind", "webhook_url", "keywords", "secret", "style", "at_all", "secret_parts")
+def _not_sent(robot, row: Claimed) -> Outcome | None:
+    """Why a robot message goes nowhere: its robot was deleted, or is disabled; None: it may go."""
+    if robot is None:
+        return NOT_SENT["robot_deleted"]
+    if not robot.enabled and row.event_id is not None:
+        return NOT_SENT["robot_disabled"]
+    return None
+
+
+_ROBOT_COLUMNS = (
+    "id",
+    "kind",
+    "webhook_url",
+    "keywords",
+    "secret",
+    "style",
+    "at_all",
+    "secret_parts",
+    "enabled",
+)
 
 
 def _smtp_settings():

@@ -405,6 +405,18 @@ def get_case(project: Project, case_id: int) -> Case | None:
     return case if case is not None and case.project_id == project.id else None
 
 
+def deletion(project: Project, case_id: int) -> Event | None:
+    """The case.deleted event of this project's case with this id, or None if no such case was deleted."""
+    if not _valid_id(case_id):
+        return None
+    return db.session.scalar(
+        select(Event)
+        .where(Event.project_id == project.id, Event.kind == "case.deleted", Event.case_id == case_id)
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+
+
 def search_cases(project: Project, query: str = "", priority: str = "", page: int = 1, per_page: int = 25):
     """One page of a project's cases, newest first, matching the words in title, module or tags.
 

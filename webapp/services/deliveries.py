@@ -125,6 +125,12 @@ def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:
     return POLL_SOON
 
 
+def why_not_sent(delivery: Delivery) -> str | None:
+    """Why the latest attempt went nowhere on purpose (its robot was deleted or disabled); else None."""
+    outcome = delivery_engine.NOT_SENT.get(delivery.code or "")
+    return str(outcome.cause) if outcome is not None and delivery.status == "failed" else None
+
+
 def resend(delivery: Delivery) -> Delivery:
     """Send a sent or failed message again, as a new attempt; returns it as it stands afterwards."""
     if delivery.status == "merged":

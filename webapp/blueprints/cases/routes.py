@@ -14,8 +14,12 @@ from webapp.web import is_htmx, project_or_404, redirect_to, render
 
 
 def _case_or_404(project: Project, case_id: int) -> Case:
+    """The case; for a deleted one, a page saying who deleted it and when (410 Gone); else 404."""
     case = case_service.get_case(project, case_id)
     if case is None:
+        deleted = case_service.deletion(project, case_id)
+        if deleted is not None:
+            abort(make_response(render_template("cases/deleted.html", project=project, event=deleted), 410))
         abort(404)
     return case
 

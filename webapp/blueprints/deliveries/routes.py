@@ -121,6 +121,8 @@ def _resend(project: Project | None, delivery_id: int):
 
 def _resend_outcome(delivery: Delivery) -> tuple[str, str]:
     """The flash message telling how the new attempt went, and its category."""
+    if reason := delivery_service.why_not_sent(delivery):
+        return reason, "error"
     if delivery.status == "sent":
         return _("Sent again: the message was accepted."), "message"
     if delivery.status == "failed":
