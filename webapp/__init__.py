@@ -58,14 +58,10 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(session_id: str):
-        # "<id>:<token>" (User.get_id); anything else, such as a bare id from before tokens, is logged out.
-        user_id, _, token = session_id.partition(":")
-        if not (token and user_id.isascii() and user_id.isdigit()):
-            return None
-        user = db.session.get(models.User, int(user_id))
-        if user is None or not user.active or not user.holds_session_token(token):
-            return None
-        return user
+        # "<id>:<token>" of a login still open on the server (User.get_id); anything else is logged out.
+        from webapp.services.sessions import user_for
+
+        return user_for(session_id)
 
 
 def sqlite_pragmas(connection, _record) -> None:
@@ -87,7 +83,6 @@ def register_blueprints(app: Flask) -> None:
     from webapp.blueprints.projects import bp as projects_bp
     from webapp.blueprints.robots import bp as robots_bp
     from webapp.blueprints.system import bp as system_bp
-
     for bp in (auth_bp, system_bp, projects_bp, cases_bp, messages_bp, robots_bp, deliveries_bp):
         app.register_blueprint(bp)
 

@@ -254,3 +254,60 @@ def test_profile_can_turn_off_mail_about_own_changes(client, member):
     data = {"name": member.name, "email": member.email, "mobile": member.mobile or "", "locale": ""}
     assert client.post("/profile", data=data).status_code == 303
     assert member.mail_own_changes is False
+
+
+# --- logging out ends the session on the server ------------------------------------------------------------
+
+
+def copy_of(browser, app, *cookies):
+    """Another browser holding a copy of this one's cookies, as a thief of them would."""
+    thief = app.test_client()
+    for name in cookies:
+        cookie = browser.get_cookie(name)
+        thief.set_cookie(name, cookie.value)
+    return thief
+
+
+def test_a_copied_session_cookie_is_dead_after_log_out(app, member_client):
+    thief = copy_of(member_client, app, "session")
+    assert thief.get("/projects/").status_code == 200
+    assert member_client.post("/logout").status_code == 303
+    assert sent_to_login(thief)
+
+
+def test_a_copied_remember_cookie_is_dead_after_log_out(app, member):
+    browser = login(app.test_client(), member)
+    browser.post("/logout")
+    browser.post("/login", data={"email": member.email, "password": PASSWORD, "remember": "y"})
+    thief = copy_of(browser, app, "remember_token")
+    assert thief.get("/projects/").status_code == 200
+    browser.post("/logout")
+    thief.delete_cookie("session")
+    assert sent_to_login(thief)
+
+
+def test_logging_out_keeps_the_users_other_browsers_logged_in(app, member_client, member):
+    other = login(app.test_client(), member)
+    remembered = remembered_browser(app, member)
+    member_client.post("/logout")
+    assert other.get("/projects/").status_code == 200
+    remembered.delete_cookie("session")
+    assert remembered.get("/projects/").status_code == 200
+
+
+def test_log_out_everywhere_ends_every_session_and_remember_cookie(app, member_client, member, outsider):
+    other = login(app.test_client(), member)
+    remembered = remembered_browser(app, member)
+    someone_else = login(app.test_client(), outsider)
+    page = member_client.get("/profile").get_data(as_text=True)
+    assert "3 browsers are logged in to your account" in page and "Log out everywhere" in page
+
+    response = member_client.post("/profile/logout-everywhere")
+    assert response.status_code == 303 and response.headers["Location"] == "/login"
+    assert "You are logged out everywhere." in member_client.get("/login").get_data(as_text=True)
+    remembered.delete_cookie("session")
+    for browser in (member_client, other, remembered):
+        assert sent_to_login(browser)
+    assert someone_else.get("/projects/").status_code == 200
+    login(other, member)  # logging in again works as ever
+    assert other.get("/projects/").status_code == 200

@@ -12,7 +12,7 @@ from webapp.models.notifications import (
 )
 from webapp.models.projects import Membership, Project
 from webapp.models.settings import MailSettings, NetworkSettings
-from webapp.models.users import User
+from webapp.models.users import User, UserSession
 
 __all__ = [
     "Case",
@@ -28,5 +28,6 @@ __all__ = [
     "Robot",
     "RobotPacing",
     "User",
+    "UserSession",
     "case_followers",
 ]

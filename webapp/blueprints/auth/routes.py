@@ -2,13 +2,14 @@
 
 from flask import flash, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.utils import redirect
 
 from webapp.blueprints.auth import bp
 from webapp.blueprints.auth.forms import LoginForm, PasswordForm, ProfileForm
-from webapp.blueprints.auth.sessions import stay_logged_in
+from webapp.blueprints.auth.sessions import log_in, log_out, stay_logged_in
 from webapp.services import ServiceError
+from webapp.services import sessions as session_service
 from webapp.services import users as user_service
 from webapp.web import redirect_to
 
@@ -28,7 +29,7 @@ def login():
     if form.validate_on_submit():
         user = user_service.authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user, remember=form.remember.data)
+            log_in(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")), code=303)
         form.form_errors.append(_("Wrong e-mail or password, or the account is disabled."))
     return render_template("auth/login.html", form=form)
@@ -36,7 +37,16 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    log_out(current_user._get_current_object())
+    return redirect_to("auth.login")
+
+
+@bp.post("/profile/logout-everywhere")
+def logout_everywhere():
+    """End every login of this user: other browsers, remember cookies, and this one."""
+    session_service.end_all_sessions(current_user._get_current_object())
+    log_out(current_user._get_current_object())
+    flash(_("You are logged out everywhere."))
     return redirect_to("auth.login")
 
 
@@ -44,7 +54,11 @@ def _profile_page(form: ProfileForm, password_form: PasswordForm):
     problem = user_service.mail_problem(current_user)
     mail_warning = _("%(problem)s Enter the address you really read.", problem=problem) if problem else None
     return render_template(
-        "auth/profile.html", form=form, password_form=password_form, mail_warning=mail_warning
+        "auth/profile.html",
+        form=form,
+        password_form=password_form,
+        mail_warning=mail_warning,
+        session_count=session_service.session_count(current_user),
     )
 
 
