@@ -83,6 +83,9 @@ def register_blueprints(app: Flask) -> None:
     from webapp.blueprints.projects import bp as projects_bp
     from webapp.blueprints.robots import bp as robots_bp
     from webapp.blueprints.system import bp as system_bp
+    from webapp.ids import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     for bp in (auth_bp, system_bp, projects_bp, cases_bp, messages_bp, robots_bp, deliveries_bp):
         app.register_blueprint(bp)
 
