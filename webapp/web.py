@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import format_datetime
@@ -56,6 +57,22 @@ def admin_required(view):
 def redirect_to(endpoint: str, **values):
     """The 303 a successful POST answers with."""
     return redirect(url_for(endpoint, **values), code=303)
+
+
+def local_path(target: str | None) -> str | None:
+    r"""`target` if a browser would read it as a path on this site, else None (for `next` after a login).
+
+    Browsers drop tabs and newlines anywhere in a URL and read a backslash as a slash, so "/\t/evil.example"
+    and "/\evil.example" both lead to another site: any control character or backslash refuses the target.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def format_time(value: datetime | None) -> str:

@@ -11,14 +11,12 @@ from webapp.blueprints.auth.sessions import log_in, log_out, stay_logged_in
 from webapp.services import ServiceError
 from webapp.services import sessions as session_service
 from webapp.services import users as user_service
-from webapp.web import redirect_to
+from webapp.web import local_path, redirect_to
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths, so the login page cannot be used to send people elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("projects.index")
+    """Only paths on this site, so the login page cannot be used to send people elsewhere."""
+    return local_path(target) or url_for("projects.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
