@@ -7,6 +7,7 @@ from flask import Flask, current_app, has_request_context, render_template, requ
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import event as sa_event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import Config, engine_options
 from webapp.extensions import babel, csrf, db, login_manager, mail, migrate
@@ -19,6 +20,9 @@ def create_app(config: type[Config] | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("HERALD_INSTANCE_PATH"))
     app.config.from_object((config or Config)(Path(app.instance_path)))
     app.config.update(overrides)
+    if app.config["PROXY_COUNT"]:
+        hops = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
         app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     )

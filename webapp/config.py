@@ -71,6 +71,9 @@ class Config:
     # worker's messages come back after it. A message is only sent while its claim has room for the longest
     # send (the robot timeouts); one that waited longer in the pool is given back to the sweeper unsent.
     NOTIFICATIONS_LEASE_SECONDS = float(os.environ.get("HERALD_DELIVERY_LEASE_SECONDS", "120"))
+    # How many reverse proxies (nginx ...) stand in front of Herald and add X-Forwarded-For: their entries are
+    # trusted for the client address (login throttling, audit log). 0: the address the connection comes from.
+    PROXY_COUNT = int(os.environ.get("HERALD_PROXY_COUNT", "0"))
     # The address users reach Herald at; used for links in notifications.
     BASE_URL = os.environ.get("HERALD_BASE_URL", "http://127.0.0.1:5000")
 

@@ -54,6 +54,13 @@ def admin_required(view):
     return wrapped
 
 
+def actor():
+    """Who acts in this request, for the audit log: the logged-in user, if any, and the client address."""
+    from webapp.services.audit import Actor
+
+    return Actor(current_user.id if current_user.is_authenticated else None, request.remote_addr)
+
+
 def redirect_to(endpoint: str, **values):
     """The 303 a successful POST answers with."""
     return redirect(url_for(endpoint, **values), code=303)

@@ -1,5 +1,6 @@
 """Models, one module per aggregate."""
 
+from webapp.models.audit import AuditEvent, LoginThrottle
 from webapp.models.cases import Case, case_followers
 from webapp.models.notifications import (
     Delivery,
@@ -15,11 +16,13 @@ from webapp.models.settings import MailSettings, NetworkSettings
 from webapp.models.users import User, UserSession
 
 __all__ = [
+    "AuditEvent",
     "Case",
     "Delivery",
     "DeliveryAttempt",
     "Event",
     "MailSettings",
+    "LoginThrottle",
     "Membership",
     "MessageSetting",
     "MessageTemplate",

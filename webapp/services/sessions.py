@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from webapp.extensions import db
 from webapp.models import User, UserSession
 from webapp.models._types import utcnow
+from webapp.services import audit
 
 
 def _digest(token: str) -> str:
@@ -54,17 +55,19 @@ def user_for(session_id: str, now: datetime | None = None) -> User | None:
     return user
 
 
-def end_session(user: User) -> None:
+def end_session(user: User, by: audit.Actor | None = None) -> None:
     """End the login `user` was loaded for; the user's other logins go on."""
     if user.login_token:
         db.session.execute(delete(UserSession).where(UserSession.token_hash == _digest(user.login_token)))
+        audit.record("logout", by, user.email)
         db.session.commit()
     user.login_token = None
 
 
-def end_all_sessions(user: User) -> None:
+def end_all_sessions(user: User, by: audit.Actor | None = None) -> None:
     """End every login of this user: every browser, every remember cookie."""
     user.end_sessions()
+    audit.record("logout.everywhere", by, user.email)
     db.session.commit()
     user.login_token = None
 

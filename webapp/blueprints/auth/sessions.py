@@ -6,6 +6,7 @@ from flask_login.config import COOKIE_NAME
 
 from webapp.models import User
 from webapp.services import sessions as session_service
+from webapp.web import actor
 
 
 def log_in(user: User, remember: bool) -> None:
@@ -16,7 +17,7 @@ def log_in(user: User, remember: bool) -> None:
 
 def log_out(user: User) -> None:
     """End this browser's login on the server too, so a copy of its cookies no longer works."""
-    session_service.end_session(user)
+    session_service.end_session(user, by=actor())
     logout_user()
 
 
