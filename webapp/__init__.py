@@ -115,6 +115,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = web.format_time
     app.before_request(web.require_login)
     app.after_request(web.add_vary_header)
+    app.after_request(web.add_security_headers)
 
 
 def register_notifications(app: Flask) -> None:
