@@ -137,3 +137,32 @@ def test_the_throttle_message_is_translated(client, member, clock):
     )
     assert response.status_code == 429
     assert "登录失败次数过多" in response.get_data(as_text=True)
+
+
+def test_behind_a_proxy_the_forwarded_client_address_is_counted(app, member, clock):
+    behind = create_app(
+        config.TestConfig, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], PROXY_COUNT=1
+    )
+    with behind.app_context():
+        client = behind.test_client()
+        for n in range(20):
+            client.post(
+                "/login",
+                data={"email": f"guess{n}@example.com", "password": "x"},
+                headers={"X-Forwarded-For": "198.51.100.20"},
+            )
+        refused = client.post(
+            "/login",
+            data={"email": member.email, "password": PASSWORD},
+            headers={"X-Forwarded-For": "198.51.100.20"},
+        )
+        other = client.post(
+            "/login",
+            data={"email": member.email, "password": PASSWORD},
+            headers={"X-Forwarded-For": "198.51.100.21"},
+        )
+        db.session.remove()
+        db.engine.dispose()
+    assert refused.status_code == 429 and other.status_code == 303
+    entry = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "login.throttled")).first()
+    assert entry.client_address == "198.51.100.20"
