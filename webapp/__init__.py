@@ -7,6 +7,7 @@ from flask import Flask, current_app, has_request_context, render_template, requ
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import event as sa_event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import Config, engine_options
 from webapp.extensions import babel, csrf, db, login_manager, mail, migrate
@@ -19,6 +20,9 @@ def create_app(config: type[Config] | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("HERALD_INSTANCE_PATH"))
     app.config.from_object((config or Config)(Path(app.instance_path)))
     app.config.update(overrides)
+    if app.config["PROXY_COUNT"]:
+        hops = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
         app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     )
@@ -58,14 +62,10 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(session_id: str):
-        # "<id>:<token>" (User.get_id); anything else, such as a bare id from before tokens, is logged out.
-        user_id, _, token = session_id.partition(":")
-        if not (token and user_id.isascii() and user_id.isdigit()):
-            return None
-        user = db.session.get(models.User, int(user_id))
-        if user is None or not user.active or not user.holds_session_token(token):
-            return None
-        return user
+        # "<id>:<token>" of a login still open on the server (User.get_id); anything else is logged out.
+        from webapp.services.sessions import user_for
+
+        return user_for(session_id)
 
 
 def sqlite_pragmas(connection, _record) -> None:
@@ -87,7 +87,9 @@ def register_blueprints(app: Flask) -> None:
     from webapp.blueprints.projects import bp as projects_bp
     from webapp.blueprints.robots import bp as robots_bp
     from webapp.blueprints.system import bp as system_bp
+    from webapp.ids import BoundedIntConverter
 
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     for bp in (auth_bp, system_bp, projects_bp, cases_bp, messages_bp, robots_bp, deliveries_bp):
         app.register_blueprint(bp)
 
@@ -113,6 +115,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = web.format_time
     app.before_request(web.require_login)
     app.after_request(web.add_vary_header)
+    app.after_request(web.add_security_headers)
 
 
 def register_notifications(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -52,6 +53,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     WTF_CSRF_TIME_LIMIT = None
     REMEMBER_COOKIE_HTTPONLY = True
+    # Also how long the server keeps a login it has not been told has ended (services.sessions).
+    REMEMBER_COOKIE_DURATION = timedelta(days=365)
     REMEMBER_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -73,6 +76,9 @@ class Config:
     # worker's messages come back after it. A message is only sent while its claim has room for the longest
     # send (the robot timeouts); one that waited longer in the pool is given back to the sweeper unsent.
     NOTIFICATIONS_LEASE_SECONDS = float(os.environ.get("HERALD_DELIVERY_LEASE_SECONDS", "120"))
+    # How many reverse proxies (nginx ...) stand in front of Herald and add X-Forwarded-For: their entries are
+    # trusted for the client address (login throttling, audit log). 0: the address the connection comes from.
+    PROXY_COUNT = int(os.environ.get("HERALD_PROXY_COUNT", "0"))
     # The address users reach Herald at; used for links in notifications.
     BASE_URL = os.environ.get("HERALD_BASE_URL", "http://127.0.0.1:5000")
 

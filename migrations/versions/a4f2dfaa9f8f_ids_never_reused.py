@@ -1,7 +1,7 @@
 """ids never reused
 
 Revision ID: a4f2dfaa9f8f
-Revises: 5b7e2c9a41d3
+Revises: cff0bb81610a
 Create Date: 2026-12-03 19:21:07.402217
 
 SQLite gives the id of a deleted newest row to the next row unless the table is declared AUTOINCREMENT: old
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a4f2dfaa9f8f'
-down_revision = '5b7e2c9a41d3'
+down_revision = 'cff0bb81610a'
 branch_labels = None
 depends_on = None
 
@@ -50,6 +50,9 @@ REFERENCES = {
     "message_templates": [],
     "mail_settings": [],
     "network_settings": [],
+    "user_sessions": [],
+    "audit_events": [],
+    "login_throttles": [],
 }
 
 

@@ -1,8 +1,12 @@
 """Logging in and out, and a user's own profile."""
 
 import html
+import re
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.blueprints.test_system_users import field_error, stored
 from tests.conftest import PASSWORD, login
@@ -254,3 +258,111 @@ def test_profile_can_turn_off_mail_about_own_changes(client, member):
     data = {"name": member.name, "email": member.email, "mobile": member.mobile or "", "locale": ""}
     assert client.post("/profile", data=data).status_code == 303
     assert member.mail_own_changes is False
+
+
+# --- where a login leads -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example/path",  # a browser drops the tab: //evil.example/path
+        "/%0a/evil.example",
+        "/%0d/evil.example",
+        "/%0d%0aSet-Cookie:%20a=b",
+        "/%5Cevil.example",  # a browser reads the backslash as a slash
+        "/\\evil.example",
+        "//evil.example/",
+        "///evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "evil.example",
+        "%2F%2Fevil.example",
+        "/%00",
+        "/%7F",
+        "",
+    ],
+)
+def test_next_goes_only_to_a_path_on_this_site(client, member, target):
+    response = client.post(f"/login?next={target}", data={"email": member.email, "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/projects/"
+
+
+def test_next_keeps_a_path_on_this_site(client, member, project):
+    target = f"/projects/{project.id}/cases/?q=pay&page=2"
+    response = client.post(
+        "/login", query_string={"next": target}, data={"email": member.email, "password": PASSWORD}
+    )
+    assert response.headers["Location"] == target
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.one_of(st.text(), st.from_regex(r"\A[/\\\t\n\r ]{1,4}[a-z.:@%0-9]{0,20}\Z")))
+def test_any_next_leads_to_a_path_on_this_site_and_never_to_a_500(app, member, target):
+    response = app.test_client().post(
+        "/login", query_string={"next": target}, data={"email": member.email, "password": PASSWORD}
+    )
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    # What a browser would make of it: tabs and newlines dropped, backslashes read as slashes.
+    as_browsers_read_it = re.sub(r"[\t\n\r]", "", location).replace("\\", "/")
+    assert location.startswith("/") and not as_browsers_read_it.startswith("//")
+    assert not urlsplit(as_browsers_read_it).netloc
+
+
+# --- logging out ends the session on the server ------------------------------------------------------------
+
+
+def copy_of(browser, app, *cookies):
+    """Another browser holding a copy of this one's cookies, as a thief of them would."""
+    thief = app.test_client()
+    for name in cookies:
+        cookie = browser.get_cookie(name)
+        thief.set_cookie(name, cookie.value)
+    return thief
+
+
+def test_a_copied_session_cookie_is_dead_after_log_out(app, member_client):
+    thief = copy_of(member_client, app, "session")
+    assert thief.get("/projects/").status_code == 200
+    assert member_client.post("/logout").status_code == 303
+    assert sent_to_login(thief)
+
+
+def test_a_copied_remember_cookie_is_dead_after_log_out(app, member):
+    browser = login(app.test_client(), member)
+    browser.post("/logout")
+    browser.post("/login", data={"email": member.email, "password": PASSWORD, "remember": "y"})
+    thief = copy_of(browser, app, "remember_token")
+    assert thief.get("/projects/").status_code == 200
+    browser.post("/logout")
+    thief.delete_cookie("session")
+    assert sent_to_login(thief)
+
+
+def test_logging_out_keeps_the_users_other_browsers_logged_in(app, member_client, member):
+    other = login(app.test_client(), member)
+    remembered = remembered_browser(app, member)
+    member_client.post("/logout")
+    assert other.get("/projects/").status_code == 200
+    remembered.delete_cookie("session")
+    assert remembered.get("/projects/").status_code == 200
+
+
+def test_log_out_everywhere_ends_every_session_and_remember_cookie(app, member_client, member, outsider):
+    other = login(app.test_client(), member)
+    remembered = remembered_browser(app, member)
+    someone_else = login(app.test_client(), outsider)
+    page = member_client.get("/profile").get_data(as_text=True)
+    assert "3 browsers are logged in to your account" in page and "Log out everywhere" in page
+
+    response = member_client.post("/profile/logout-everywhere")
+    assert response.status_code == 303 and response.headers["Location"] == "/login"
+    assert "You are logged out everywhere." in member_client.get("/login").get_data(as_text=True)
+    remembered.delete_cookie("session")
+    for browser in (member_client, other, remembered):
+        assert sent_to_login(browser)
+    assert someone_else.get("/projects/").status_code == 200
+    login(other, member)  # logging in again works as ever
+    assert other.get("/projects/").status_code == 200

@@ -11,7 +11,16 @@ from webapp.services.cases import CaseInput
 # Project routes that only administrators may use, even as members of the project (GET and POST).
 ADMIN_ONLY_PAGES = {"projects.create", "projects.edit", "projects.archive", "projects.remove_member"}
 # Routes anyone logged in may use.
-PERSONAL = {"auth.home", "auth.profile", "auth.change_password", "auth.logout", "projects.index"}
+PERSONAL = {
+    "auth.home",
+    "auth.profile",
+    "auth.change_password",
+    "auth.logout",
+    "auth.logout_everywhere",
+    "projects.index",
+}
+# Routes that end the session the test goes on with.
+LOGOUTS = ("auth.logout", "auth.logout_everywhere")
 PUBLIC = {"auth.login", "static"}
 
 
@@ -66,7 +75,7 @@ def test_anonymous_is_sent_to_the_login_everywhere(app, world, client):
 def test_outsider_learns_nothing_of_the_project(app, world, outsider):
     client = login(app.test_client(), outsider)
     for endpoint, method, url in _routes(app, world):
-        if endpoint == "auth.logout":
+        if endpoint in LOGOUTS:
             continue
         status = _call(client, method, url).status_code
         if url.startswith("/system"):
@@ -85,7 +94,7 @@ def test_outsider_learns_nothing_of_the_project(app, world, outsider):
 def test_member_reads_the_project_but_not_system_settings(app, world, member):
     client = login(app.test_client(), member)
     for endpoint, method, url in _routes(app, world):
-        if endpoint == "auth.logout":
+        if endpoint in LOGOUTS:
             continue
         status = _call(client, method, url).status_code
         assert status < 500, (endpoint, method, status)
@@ -98,7 +107,7 @@ def test_member_reads_the_project_but_not_system_settings(app, world, member):
 def test_administrator_reaches_every_page(app, world, admin):
     client = login(app.test_client(), admin)
     for endpoint, method, url in _routes(app, world):
-        if endpoint == "auth.logout" or method != "GET":
+        if endpoint in LOGOUTS or method != "GET":
             continue
         status = _call(client, method, url).status_code
         assert status in (200, 302, 303), (endpoint, method, status)
@@ -108,5 +117,5 @@ def test_no_post_is_a_server_error_for_anyone(app, world, admin, member, outside
     for user in (admin, member, outsider):
         client = login(app.test_client(), user)
         for endpoint, method, url in _routes(app, world):
-            if method == "POST" and endpoint != "auth.logout":
+            if method == "POST" and endpoint not in LOGOUTS:
                 assert _call(client, method, url).status_code < 500, (user.email, endpoint)

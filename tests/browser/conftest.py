@@ -61,6 +61,8 @@ def new_page(browser, live_server, request):
         page = context.new_page()
         page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.status} {r.url}"))
         page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+        # Anything the Content-Security-Policy refuses is reported on the console.
+        page.on("console", lambda m: "Content Security Policy" in m.text and problems.append(m.text))
         return page
 
     yield open_page

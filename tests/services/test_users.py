@@ -1,5 +1,7 @@
 """Accounts: the rules the users service keeps, whoever calls it."""
 
+from datetime import timedelta
+
 import pytest
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -7,7 +9,9 @@ from sqlalchemy import func, select, update
 from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import User
+from webapp.models._types import utcnow
 from webapp.services import ServiceError
+from webapp.services import sessions as session_service
 from webapp.services import users as user_service
 
 
@@ -168,45 +172,69 @@ def test_change_own_password_needs_the_current_one(app, member):
     assert user_service.authenticate(member.email, PASSWORD) is None
 
 
-def test_the_login_id_carries_a_session_token_of_the_users_own(app, member, outsider):
+def logins(user: User) -> int:
+    return session_service.session_count(user)
+
+
+def test_each_login_has_a_token_of_its_own(app, member, outsider):
+    first = session_service.start_session(member)
     user_id, token = member.get_id().split(":")
-    assert user_id == str(member.id) and len(token) >= 32
-    assert outsider.session_token != member.session_token
+    assert user_id == str(member.id) and token == first and len(token) >= 32
+    second = session_service.start_session(member)
+    assert second != first and session_service.start_session(outsider) not in (first, second)
+    assert session_service.user_for(f"{member.id}:{first}") == member
+    assert session_service.user_for(f"{outsider.id}:{first}") is None  # a token is for its own user only
+    assert session_service.user_for(f"{member.id}:not-a-token") is None
+    assert session_service.user_for(str(member.id)) is None
 
 
-def test_setting_a_password_gives_a_new_session_token(app, member):
-    before = member.get_id()
+def test_ending_one_login_keeps_the_others(app, member):
+    first = session_service.start_session(member)
+    second = session_service.start_session(member)
+    session_service.end_session(session_service.user_for(f"{member.id}:{first}"))
+    assert session_service.user_for(f"{member.id}:{first}") is None
+    assert session_service.user_for(f"{member.id}:{second}") is not None
+
+
+def test_a_login_older_than_a_remember_cookie_is_refused(app, member):
+    then = utcnow() - current_app.config["REMEMBER_COOKIE_DURATION"] - timedelta(minutes=1)
+    token = session_service.start_session(member, now=then)
+    assert session_service.user_for(f"{member.id}:{token}") is None
+    session_service.start_session(member)
+    assert logins(member) == 1  # the old one is cleared away by the next login
+
+
+def test_setting_a_password_ends_every_login(app, member):
+    token = session_service.start_session(member)
     user_service.set_password(member, "a fresh secret")
-    assert stored(member).get_id() != before
+    assert session_service.user_for(f"{member.id}:{token}") is None and logins(member) == 0
 
 
-def test_change_own_password_gives_a_new_token_only_when_it_succeeds(app, member):
-    before = member.session_token
+def test_change_own_password_ends_the_logins_only_when_it_succeeds(app, member):
+    session_service.start_session(member)
     with pytest.raises(ServiceError):
         user_service.change_own_password(member, "not my password", "a brand new secret")
-    assert stored(member).session_token == before
+    assert logins(member) == 1
     user_service.change_own_password(member, PASSWORD, "a brand new secret")
-    assert stored(member).session_token != before
+    assert logins(member) == 0
 
 
-def test_disabling_gives_a_new_session_token_and_other_edits_do_not(app, member):
-    before = member.session_token
+def test_disabling_ends_the_logins_and_other_edits_do_not(app, member):
+    token = session_service.start_session(member)
     user_service.update_user(member, name="Mei Li", mobile="13900139000", locale="zh", active=True)
-    assert stored(member).session_token == before
+    assert logins(member) == 1
     user_service.update_user(member, active=False)
-    disabled = stored(member).session_token
-    assert disabled != before
-    # Saving a disabled user, or enabling them again, keeps the token: the old sessions stay ended.
-    user_service.update_user(member, active=False)
+    assert logins(member) == 0
+    # Enabling the user again does not bring the ended login back.
     user_service.update_user(member, active=True)
-    assert stored(member).session_token == disabled
+    assert session_service.user_for(f"{member.id}:{token}") is None
 
 
 def test_refusing_to_disable_the_last_admin_keeps_their_sessions(app, admin):
-    before = admin.session_token
+    session_service.start_session(admin)
     with pytest.raises(ServiceError):
         user_service.update_user(admin, active=False)
-    assert stored(admin).session_token == before
+    assert logins(admin) == 1
 
 
 def test_a_disabled_user_cannot_authenticate(app, member):

@@ -1,5 +1,6 @@
 """Models, one module per aggregate."""
 
+from webapp.models.audit import AuditEvent, LoginThrottle
 from webapp.models.cases import Case, case_followers
 from webapp.models.notifications import (
     Delivery,
@@ -12,14 +13,16 @@ from webapp.models.notifications import (
 )
 from webapp.models.projects import Membership, Project
 from webapp.models.settings import MailSettings, NetworkSettings
-from webapp.models.users import User
+from webapp.models.users import User, UserSession
 
 __all__ = [
+    "AuditEvent",
     "Case",
     "Delivery",
     "DeliveryAttempt",
     "Event",
     "MailSettings",
+    "LoginThrottle",
     "Membership",
     "MessageSetting",
     "MessageTemplate",
@@ -28,5 +31,6 @@ __all__ = [
     "Robot",
     "RobotPacing",
     "User",
+    "UserSession",
     "case_followers",
 ]

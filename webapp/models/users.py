@@ -1,10 +1,9 @@
 """People who log in to Herald."""
 
-import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String, delete
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -12,11 +11,6 @@ from webapp.extensions import db
 from webapp.models._types import NEVER_REUSED, UTCDateTime, utcnow
 
 ROLES = ("admin", "member")
-
-
-def new_session_token() -> str:
-    """A fresh random token; replacing a user's token ends every session and remember cookie they hold."""
-    return secrets.token_urlsafe(32)
 
 
 class User(UserMixin, db.Model):
@@ -37,9 +31,8 @@ class User(UserMixin, db.Model):
     # False: "don't mail me about my own changes".
     mail_own_changes: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Part of the id Flask-Login keeps in the session and the remember cookie: a new token logs out every
-    # browser that holds the old one.
-    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    # The token of the login this object was loaded for (set by the login and the user loader; not stored).
+    login_token = None
 
     @property
     def is_admin(self) -> bool:
@@ -50,18 +43,25 @@ class User(UserMixin, db.Model):
         return self.active
 
     def get_id(self) -> str:
-        """What Flask-Login stores for this login: the id and the current session token."""
-        return f"{self.id}:{self.session_token}"
-
-    def holds_session_token(self, token: str) -> bool:
-        """True when `token` is this user's current session token (compared in constant time)."""
-        return bool(self.session_token) and secrets.compare_digest(
-            self.session_token.encode(), token.encode()
-        )
+        """What Flask-Login keeps in the session and the remember cookie: the id and this login's token."""
+        return f"{self.id}:{self.login_token or ''}"
 
     def end_sessions(self) -> None:
-        """Invalidate every session and remember cookie of this user (takes effect when committed)."""
-        self.session_token = new_session_token()
+        """End every login of this user, so every session and remember cookie is refused (when committed)."""
+        db.session.execute(delete(UserSession).where(UserSession.user_id == self.id))
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+
+class UserSession(db.Model):
+    """One login: the browser's session and remember cookies carry its token; logging out deletes it."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = NEVER_REUSED
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the token: what the database holds cannot be put in a cookie.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

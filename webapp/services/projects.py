@@ -18,7 +18,7 @@ def _check_name_free(name: str, project: Project | None = None) -> None:
 def create_project(name: str, description: str = "", creator: User | None = None) -> Project:
     """Create a project; its creator becomes its first member."""
     _check_name_free(name)
-    project = Project(name=name.strip(), description=description.strip())
+    project = Project(name=name.strip(), description=(description or "").strip())
     db.session.add(project)
     if creator is not None:
         project.memberships.append(Membership(user=creator))
@@ -29,7 +29,7 @@ def create_project(name: str, description: str = "", creator: User | None = None
 def update_project(project: Project, name: str, description: str = "") -> Project:
     _check_name_free(name, project)
     project.name = name.strip()
-    project.description = description.strip()
+    project.description = (description or "").strip()
     db.session.commit()
     return project
 

@@ -12,7 +12,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models.users import ROLES
-from webapp.services import ServiceError
+from webapp.services import ServiceError, audit
+from webapp.services.audit import Actor
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -112,7 +113,12 @@ def _check_email_free(email: str, user: User | None = None) -> None:
 
 
 def create_user(
-    name: str, email: str, password: str, role: str = "member", mobile: str | None = None
+    name: str,
+    email: str,
+    password: str,
+    role: str = "member",
+    mobile: str | None = None,
+    by: Actor | None = None,
 ) -> User:
     """Create an active user; the e-mail address must be free (case-insensitively)."""
     user = User(
@@ -124,6 +130,8 @@ def create_user(
     )
     _check_email_free(user.email)
     db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", by, user.email, user_id=user.id, role=user.role)
     db.session.commit()
     return user
 
@@ -148,17 +156,22 @@ def _clean(user: User, fields: dict) -> dict:
     return clean
 
 
-def update_user(user: User, **fields) -> User:
+def update_user(user: User, by: Actor | None = None, **fields) -> User:
     """Change the given fields of a user (name, email, mobile, role, active, locale); disabling logs out."""
     clean = _clean(user, fields)
     losing = _admin_losing_field(user, clean)
     if losing:
         _lock_active_admins()
     disabling = user.active and clean.get("active") is False
+    changed = sorted(key for key, value in clean.items() if getattr(user, key) != value)
     for key, value in clean.items():
         setattr(user, key, value)
     if disabling:
         user.end_sessions()
+        audit.record("user.disabled", by, user.email, user_id=user.id)
+    changed = [key for key in changed if not (disabling and key == "active")]  # recorded as user.disabled
+    if changed:
+        audit.record("user.changed", by, user.email, user_id=user.id, fields=changed)
     if losing:
         _keep_an_admin(field=losing)
     db.session.commit()
@@ -206,18 +219,20 @@ def is_last_active_admin(user: User) -> bool:
     return db.session.scalars(_active_admins().where(User.id != user.id)).first() is None
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, by: Actor | None = None) -> None:
     """Replace a password and end all the user's sessions (an administrator's reset, or their own change)."""
     user.password_hash = _hash(check_password_strength(password))
     user.end_sessions()
+    own = by is not None and by.user_id == user.id
+    audit.record("password.changed" if own else "user.password_reset", by, user.email, user_id=user.id)
     db.session.commit()
 
 
-def change_own_password(user: User, current: str, new: str) -> None:
+def change_own_password(user: User, current: str, new: str, by: Actor | None = None) -> None:
     """A user's own change: the current password must be right."""
     if not check_password(user, current):
         raise ServiceError(_l("This is not your current password."), field="current")
-    set_password(user, new)
+    set_password(user, new, by=by or Actor(user.id))
 
 
 def check_password(user: User, password: str) -> bool:

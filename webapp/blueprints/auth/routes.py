@@ -1,23 +1,26 @@
 """Logging in and out, and a user's own profile."""
 
-from flask import flash, render_template, request, url_for
+from datetime import timedelta
+
+from flask import flash, make_response, render_template, request, url_for
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.utils import redirect
 
 from webapp.blueprints.auth import bp
 from webapp.blueprints.auth.forms import LoginForm, PasswordForm, ProfileForm
-from webapp.blueprints.auth.sessions import stay_logged_in
+from webapp.blueprints.auth.sessions import log_in, log_out, stay_logged_in
 from webapp.services import ServiceError
+from webapp.services import logins as login_service
+from webapp.services import sessions as session_service
 from webapp.services import users as user_service
-from webapp.web import redirect_to
+from webapp.web import actor, local_path, redirect_to
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths, so the login page cannot be used to send people elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("projects.index")
+    """Only paths on this site, so the login page cannot be used to send people elsewhere."""
+    return local_path(target) or url_for("projects.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -26,17 +29,37 @@ def login():
         return redirect(url_for("projects.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = user_service.authenticate(form.email.data, form.password.data)
-        if user is not None:
-            login_user(user, remember=form.remember.data)
+        attempt = login_service.attempt_login(form.email.data, form.password.data, request.remote_addr)
+        if attempt.user is not None:
+            log_in(attempt.user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")), code=303)
+        if attempt.retry_after:
+            return _throttled(form, attempt.retry_after)
         form.form_errors.append(_("Wrong e-mail or password, or the account is disabled."))
     return render_template("auth/login.html", form=form)
 
 
+def _throttled(form: LoginForm, seconds: int):
+    """429 Too Many Requests, saying how long to wait (the same for every account name, existing or not)."""
+    wait = format_timedelta(timedelta(seconds=seconds), granularity="second", threshold=1)
+    form.form_errors.append(_("Too many failed logins. Try again in %(wait)s.", wait=wait))
+    response = make_response(render_template("auth/login.html", form=form), 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 @bp.post("/logout")
 def logout():
-    logout_user()
+    log_out(current_user._get_current_object())
+    return redirect_to("auth.login")
+
+
+@bp.post("/profile/logout-everywhere")
+def logout_everywhere():
+    """End every login of this user: other browsers, remember cookies, and this one."""
+    session_service.end_all_sessions(current_user._get_current_object(), by=actor())
+    log_out(current_user._get_current_object())
+    flash(_("You are logged out everywhere."))
     return redirect_to("auth.login")
 
 
@@ -44,7 +67,11 @@ def _profile_page(form: ProfileForm, password_form: PasswordForm):
     problem = user_service.mail_problem(current_user)
     mail_warning = _("%(problem)s Enter the address you really read.", problem=problem) if problem else None
     return render_template(
-        "auth/profile.html", form=form, password_form=password_form, mail_warning=mail_warning
+        "auth/profile.html",
+        form=form,
+        password_form=password_form,
+        mail_warning=mail_warning,
+        session_count=session_service.session_count(current_user),
     )
 
 
@@ -63,6 +90,7 @@ def profile():
                 mobile=form.mobile.data,
                 locale=form.locale.data or None,
                 mail_own_changes=form.mail_own_changes.data,
+                by=actor(),
             )
         except ServiceError as error:
             getattr(form, error.field).errors.append(error.message)
@@ -78,7 +106,7 @@ def change_password():
     if password_form.validate_on_submit():
         try:
             user_service.change_own_password(
-                current_user, password_form.current.data, password_form.password.data
+                current_user, password_form.current.data, password_form.password.data, by=actor()
             )
         except ServiceError as error:
             getattr(password_form, error.field).errors.append(error.message)

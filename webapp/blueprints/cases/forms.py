@@ -9,6 +9,7 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, 
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from webapp.ids import parse_id
 from webapp.models import Case, Project, User
 from webapp.models.cases import PRIORITIES
 from webapp.services.cases import (
@@ -35,11 +36,11 @@ def optional_id(value) -> int | None:
     """A user id from a select; the blank choice means nobody."""
     if value is None or value == "" or value == "None":
         return None
-    return int(value)
+    return parse_id(value)
 
 
 def user_id(value) -> int:
-    return int(value)
+    return parse_id(value)
 
 
 def loaded_version(value) -> int:

@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from webapp.blueprints.cases import bp
 from webapp.blueprints.cases.forms import CaseEditForm, CaseForm
+from webapp.ids import page_number
 from webapp.models import Case, Project
 from webapp.models.cases import PRIORITIES
 from webapp.services import ServiceError
@@ -63,7 +64,7 @@ def index(project_id: int):
     query = request.args.get("q", "").strip()[:200]
     priority = request.args.get("priority", "")
     priority = priority if priority in PRIORITIES else ""
-    page = request.args.get("page", 1, type=int)
+    page = request.args.get("page", 1, type=page_number)
     cases = case_service.search_cases(
         project, query, priority, page=page, per_page=current_app.config["CASES_PER_PAGE"]
     )

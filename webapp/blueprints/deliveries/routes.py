@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from webapp.blueprints.deliveries import bp
 from webapp.blueprints.deliveries.forms import DeliveryFilterForm
+from webapp.ids import page_number
 from webapp.models import Delivery, Project
 from webapp.models._types import utcnow
 from webapp.services import ServiceError
@@ -59,7 +60,7 @@ def _log(project: Project | None):
     deliveries = delivery_service.search_deliveries(
         filters,
         project.id if project else None,
-        page=request.args.get("page", 1, type=int),
+        page=request.args.get("page", 1, type=page_number),
         per_page=current_app.config.get("DELIVERIES_PER_PAGE", 50),
     )
     return render(

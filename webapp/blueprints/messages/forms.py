@@ -14,6 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from webapp.ids import parse_id
 from webapp.notifications.rendering import check_template
 
 RECEIVER_CHOICES = [
@@ -34,8 +35,8 @@ class EventSettingForm(Form):
 
     email = BooleanField(_l("Send e-mail"))
     receivers = CheckboxList(_l("Receivers"), choices=RECEIVER_CHOICES)
-    named_user_ids = SelectMultipleField(_l("Also these members"), coerce=int)
-    robot_ids = CheckboxList(_l("Robots"), coerce=int)
+    named_user_ids = SelectMultipleField(_l("Also these members"), coerce=parse_id)
+    robot_ids = CheckboxList(_l("Robots"), coerce=parse_id)
 
 
 class MessageSettingsForm(FlaskForm):

@@ -5,6 +5,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from webapp.ids import parse_id
+
 
 class ProjectForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
@@ -12,4 +14,4 @@ class ProjectForm(FlaskForm):
 
 
 class AddMemberForm(FlaskForm):
-    user_id = SelectField(_l("User"), coerce=int, validate_choice=True)
+    user_id = SelectField(_l("User"), coerce=parse_id, validate_choice=True)

@@ -8,6 +8,7 @@ from wtforms import SelectChoice
 from webapp.blueprints.projects import bp
 from webapp.blueprints.projects.forms import AddMemberForm, ProjectForm
 from webapp.extensions import db
+from webapp.ids import page_number
 from webapp.models import User
 from webapp.notifications.events import project_events
 from webapp.services import ServiceError
@@ -99,7 +100,7 @@ def remove_member(project_id: int, user_id: int):
 @bp.get("/<int:project_id>/activity")
 def activity(project_id: int):
     project = project_or_404(project_id)
-    events = project_events(project, page=request.args.get("page", 1, type=int))
+    events = project_events(project, page=request.args.get("page", 1, type=page_number))
     return render(
         "projects/activity.html",
         "projects/_events.html",

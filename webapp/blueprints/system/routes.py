@@ -1,16 +1,18 @@
 """System settings: users and mail settings. Administrators only."""
 
-from flask import abort, flash, render_template, request
+from flask import abort, current_app, flash, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.blueprints.auth.sessions import stay_logged_in
 from webapp.blueprints.system import bp
 from webapp.blueprints.system.forms import MailSettingsForm, NewUserForm, ResetPasswordForm, UserForm
+from webapp.ids import page_number
 from webapp.services import ServiceError
+from webapp.services import audit as audit_service
 from webapp.services import settings as settings_service
 from webapp.services import users as user_service
-from webapp.web import admin_required, is_htmx, redirect_to, render
+from webapp.web import actor, admin_required, is_htmx, redirect_to, render
 
 
 def _user_or_404(user_id: int):
@@ -69,6 +71,7 @@ def create_user():
                 form.password.data,
                 role=form.role.data,
                 mobile=form.mobile.data,
+                by=actor(),
             )
         except ServiceError as error:
             getattr(form, error.field).errors.append(error.message)
@@ -93,6 +96,7 @@ def edit_user(user_id: int):
                 mobile=form.mobile.data,
                 role=form.role.data,
                 active=form.active.data,
+                by=actor(),
             )
         except ServiceError as error:
             getattr(form, error.field).errors.append(error.message)
@@ -112,7 +116,7 @@ def reset_password(user_id: int):
     password_form = ResetPasswordForm(prefix="pw")
     if password_form.validate_on_submit():
         try:
-            user_service.set_password(user, password_form.password.data)
+            user_service.set_password(user, password_form.password.data, by=actor())
         except ServiceError as error:
             getattr(password_form, error.field).errors.append(error.message)
         else:
@@ -122,6 +126,23 @@ def reset_password(user_id: int):
             flash(_("The password of %(name)s is changed. Tell them the new one yourself.", name=user.name))
             return redirect_to("system.edit_user", user_id=user.id)
     return _edit_page(user, UserForm(obj=user, formdata=None), password_form)
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    """System settings → Audit log: logins, failed and refused ones, and changes to accounts, newest first."""
+    return render(
+        "system/audit.html",
+        "system/_audit_table.html",
+        entries=audit_service.entries(
+            page=request.args.get("page", 1, type=page_number),
+            per_page=current_app.config.get("AUDIT_PER_PAGE", 50),
+        ),
+        action_labels=audit_service.ACTION_LABELS,
+        param_labels=audit_service.PARAM_LABELS,
+        section="audit",
+    )
 
 
 @bp.route("/mail", methods=["GET", "POST"])
