@@ -128,6 +128,8 @@ class Workspace:
         """The production configuration (pool dispatch, CSRF on) on a fresh copy of the database."""
         path = self.folder / f"{name}.db"
         shutil.copy(self.template, path)
+        # The emulators and SMTP servers listen on loopback, which the outbound guard refuses unless allowed.
+        overrides.setdefault("OUTBOUND_ALLOW", "127.0.0.1")
         app = create_app(Config, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", **overrides)
         app.test_client_class = Client
         self.apps.append(app)

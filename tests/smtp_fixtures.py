@@ -3,7 +3,11 @@
 import pytest
 
 from tests import smtp_server as servers
+from webapp.notifications import guard
 from webapp.notifications.smtp import SmtpSettings
+
+# The test servers listen on loopback, which the outbound guard refuses unless allowed.
+LOOPBACK = guard.parse("127.0.0.0/8, ::1")
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +59,7 @@ def settings_for(certificate):
     """Settings that work for a given server (its mode, its account, its CA), changed by keyword."""
 
     def make(server=None, **changes) -> SmtpSettings:
-        values = {"host": servers.HOST, "timeout": 2, "ca_bundle": certificate.pem}
+        values = {"host": servers.HOST, "timeout": 2, "ca_bundle": certificate.pem, "guard": LOOPBACK}
         if server is not None:
             values |= {"port": server.port, "security": "none" if server.mode == "plain" else server.mode}
             if server.account:

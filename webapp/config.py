@@ -81,6 +81,9 @@ class Config:
     PROXY_COUNT = int(os.environ.get("HERALD_PROXY_COUNT", "0"))
     # The address users reach Herald at; used for links in notifications.
     BASE_URL = os.environ.get("HERALD_BASE_URL", "http://127.0.0.1:5000")
+    # Loopback, link-local or metadata addresses robots, webhooks, the proxy and the SMTP server may use all
+    # the same (IP addresses, networks, host names, .domains), besides System settings → Network's list.
+    OUTBOUND_ALLOW = os.environ.get("HERALD_OUTBOUND_ALLOW", "")
 
     def __init__(self, instance_path: Path):
         instance_path.mkdir(parents=True, exist_ok=True)
@@ -100,3 +103,5 @@ class TestConfig(Config):
     # Pool apps of the tests sweep when a test says so (the sweep at start is tested on the production one).
     NOTIFICATIONS_SWEEP_AT_START = False
     SERVER_NAME = None
+    # The emulators, nginx, proxies and SMTP servers of the tests listen on loopback.
+    OUTBOUND_ALLOW = "127.0.0.0/8, ::1, localhost"

@@ -1,7 +1,7 @@
 """ids never reused
 
 Revision ID: a4f2dfaa9f8f
-Revises: cff0bb81610a
+Revises: 7d4f1a2c9e60
 Create Date: 2026-12-03 19:21:07.402217
 
 SQLite gives the id of a deleted newest row to the next row unless the table is declared AUTOINCREMENT: old
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a4f2dfaa9f8f'
-down_revision = 'cff0bb81610a'
+down_revision = '7d4f1a2c9e60'
 branch_labels = None
 depends_on = None
 

@@ -28,6 +28,8 @@ def environment(app: Flask, **settings: str) -> dict[str, str]:
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "HERALD_INSTANCE_PATH": app.instance_path,
         "NO_PROXY": "127.0.0.1,localhost",
+        # The production configuration refuses loopback: the test's receivers are there.
+        "HERALD_OUTBOUND_ALLOW": app.config["OUTBOUND_ALLOW"],
         "PYTHONUNBUFFERED": "1",
         **settings,
     }

@@ -6,8 +6,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webapp.notifications import http
+from webapp.notifications import guard, http
 from webapp.notifications.channels.base import HttpRequest
+
+LOOPBACK = guard.parse("127.0.0.1")  # the receiver listens there, which the guard refuses unless allowed
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -57,7 +59,8 @@ def test_messages_to_a_server_that_keeps_connections_open_share_one(receiver, mo
     body = '{"msg_type":"text","content":{"text":"用例已更新"}}'.encode()
     for _ in range(5):
         reply = http.post(
-            HttpRequest("POST", url(receiver, "/hook/t0ken"), {"Content-Type": "application/json"}, body)
+            HttpRequest("POST", url(receiver, "/hook/t0ken"), {"Content-Type": "application/json"}, body),
+            guard=LOOPBACK,
         )
         assert reply.status_code == 200 and reply.text == '{"code":0,"msg":"success"}'
 
@@ -70,7 +73,7 @@ def test_messages_to_a_server_that_keeps_connections_open_share_one(receiver, mo
 
 
 def test_a_redirect_is_reported_not_followed(receiver):
-    reply = http.post(HttpRequest("POST", url(receiver, "/hook/moved"), {}, b"{}"))
+    reply = http.post(HttpRequest("POST", url(receiver, "/hook/moved"), {}, b"{}"), guard=LOOPBACK)
 
     assert reply.status_code == 301 and reply.headers["Location"] == "/elsewhere"
     assert [path for path, _, _ in receiver.received] == ["/hook/moved"]

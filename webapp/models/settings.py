@@ -40,7 +40,8 @@ class MailSettings(db.Model):
 
 
 class NetworkSettings(db.Model):
-    """System settings → Network: the outbound proxy for robot and webhook traffic (empty: from the env)."""
+    """System settings → Network: the outbound proxy for robot and webhook traffic (empty: from the env),
+    and the loopback, link-local or metadata addresses Herald may reach all the same."""
 
     __tablename__ = "network_settings"
     __table_args__ = NEVER_REUSED
@@ -50,4 +51,6 @@ class NetworkSettings(db.Model):
     proxy_username: Mapped[str] = mapped_column(String(200), default="")
     proxy_password: Mapped[str] = mapped_column(EncryptedText, default="")
     no_proxy: Mapped[str] = mapped_column(String(1000), default="")  # comma-separated hosts and domains
+    # Comma-separated IP addresses, networks, host names and .domains the outbound guard lets through.
+    outbound_allow: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -38,6 +38,7 @@ from webapp.notifications.channels.base import (
     scrub,
     settings_secrets,
 )
+from webapp.notifications.guard import STRICT
 from webapp.notifications.outcome import Outcome, Status
 from webapp.notifications.rules import mail_receivers, message_setting
 
@@ -148,6 +149,7 @@ class RobotJob:
     settings: RobotSettings
     message: RobotMessage
     proxies: dict | None
+    guard: object = None  # the outbound guard (guard.Guard); None: no loopback or metadata address allowed
     slot: float | None = None  # when pacing lets it go (pacing's clock); None: the robot is not paced
     # Built (and signed) when prepared, a moment before it goes: a batch is built in one go, and between two
     # posts the worker does as little as it can.
@@ -300,7 +302,7 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
             select(*(getattr(Robot, name) for name in _ROBOT_COLUMNS)).where(Robot.id.in_(list(by_robot)))
         )
     }
-    network = _proxy_settings()
+    network, guard = _proxy_settings(), _outbound_guard()
     messages = Messages()
     done: list[Attempt] = []
     batch = []
@@ -326,6 +328,7 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
             settings=settings[robot.id],
             message=admission.message or messages.message(row),
             proxies=_proxies_for(robot.webhook_url, network),
+            guard=guard,
             slot=admission.slot,
         )
         try:
@@ -371,6 +374,12 @@ def _proxy_settings():
     from webapp.services.network import proxy_settings
 
     return proxy_settings()
+
+
+def _outbound_guard():
+    from webapp.services.network import outbound_guard
+
+    return outbound_guard()
 
 
 def _proxies_for(url: str, network) -> dict | None:
@@ -468,7 +477,7 @@ def send_robot(job: RobotJob) -> Attempt | None:
     request = job.request
     try:
         try:
-            reply = http.post(request, timeout=_timeouts(), proxies=job.proxies)
+            reply = http.post(request, timeout=_timeouts(), proxies=job.proxies, guard=job.guard or STRICT)
         except requests.RequestException as error:
             outcome = http.network_failure(error, request.url, kind=job.settings.kind, proxies=job.proxies)
             # requests quotes the whole address, token included, in its error text.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from flask_babel import lazy_gettext as _l
 from flask_mail import BadHeaderError
 
+from webapp.notifications import guard as outbound
 from webapp.notifications.outcome import Outcome, Status
 
 # Where in the conversation a reply came: it changes what a code means (501 at MAIL FROM is not 501 at EHLO).
@@ -299,6 +300,9 @@ def diagnose_reply(code: int, text: str | bytes, stage: str | None = None) -> Ou
 
 def diagnose(error: BaseException) -> Outcome:
     """The verdict on an error raised while connecting, securing, logging in or sending."""
+    refusal = outbound.refusal_in(error)
+    if refusal is not None:
+        return outbound.refused_outcome(refusal)
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return _recipients_refused(error.recipients)
     if isinstance(error, smtplib.SMTPResponseException):

@@ -3,6 +3,7 @@
 import functools
 import os
 import re
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,7 +12,12 @@ from urllib.parse import quote, urlsplit
 import requests
 from flask_babel import lazy_gettext as _l
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
 
+from webapp.notifications import guard as outbound
 from webapp.notifications.channels.base import HttpRequest, scrub
 from webapp.notifications.channels.replies import gateway_address
 from webapp.notifications.outcome import Outcome, Status
@@ -45,29 +51,120 @@ _ENVIRONMENT = (
 _DEFAULT_HEADERS = requests.utils.default_headers()
 
 
-def _adapter() -> HTTPAdapter:
-    """This thread's connection pools (requests' transport adapter is not meant to be shared by threads).
+class GuardRefused(NewConnectionError):
+    """urllib3's form of the guard's refusal: a connection that was not opened."""
+
+    def __init__(self, conn, error: outbound.AddressRefused) -> None:
+        super().__init__(conn, str(error))
+        self.refusal = error.refusal
+
+
+class _Guarded:
+    """A connection that resolves its host itself and opens a socket only to an address the guard allows.
+
+    Behind a proxy the host is the proxy's: the proxy is what Herald connects to.
+    """
+
+    guard: outbound.Guard = outbound.STRICT
+
+    def _new_conn(self) -> socket.socket:
+        host = self._dns_host
+        try:
+            addresses = self.guard.addresses(host, self.port, allowed_gai_family())
+        except socket.gaierror as error:
+            raise NameResolutionError(self.host, self, error) from error
+        except outbound.AddressRefused as error:
+            raise GuardRefused(self, error) from error
+        failure = None
+        for address in addresses:  # as create_connection would: the next address when one fails
+            self._dns_host = address
+            try:
+                return super()._new_conn()
+            except ConnectTimeoutError as error:
+                failure = error
+            finally:
+                self._dns_host = host
+        raise failure
+
+
+@functools.cache
+def _pool_classes(guard: outbound.Guard) -> dict[str, type]:
+    """urllib3's pool classes whose connections are checked by this guard."""
+    plain = type("GuardedHTTPConnection", (_Guarded, HTTPConnection), {"guard": guard})
+    secure = type("GuardedHTTPSConnection", (_Guarded, HTTPSConnection), {"guard": guard})
+    return {
+        "http": type("GuardedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
+        "https": type("GuardedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": secure}),
+    }
+
+
+class GuardedAdapter(HTTPAdapter):
+    """requests' transport adapter whose every new connection, direct or to a proxy, passes the guard."""
+
+    def __init__(self, guard: outbound.Guard = outbound.STRICT, **kwargs) -> None:
+        self.guard = guard
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.guard)
+
+    def proxy_manager_for(self, proxy: str, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _pool_classes(self.guard)
+        return manager
+
+
+def guarded_session(guard: outbound.Guard) -> requests.Session:
+    """A requests Session whose connections pass the guard (System settings → Network's Test)."""
+    session = requests.Session()
+    adapter = GuardedAdapter(guard)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def check_target(url: str, guard: outbound.Guard, proxy: str | None) -> None:
+    """Refuse a request whose host is a refused IP address (or, through the proxy, the proxy's own machine)
+    before anything is connected; the connection itself (to the host or the proxy) is the adapter's check."""
+    refusal = guard.target_refusal(urlsplit(url).hostname or "", bool(proxy))
+    if refusal is not None:
+        raise requests.exceptions.ConnectionError(outbound.AddressRefused(refusal))
+
+
+def _adapter(guard: outbound.Guard) -> HTTPAdapter:
+    """This thread's connection pools for this guard (requests' transport adapter is not meant to be shared
+    by threads).
 
     Herald posts through requests' transport adapter itself, not a Session: a Session would read every proxy
     variable and look for a netrc login on every request, keep cookies between robots, run hooks and look for
     redirects, a quarter of the time of a post to a nearby server. post() reads the environment itself, once
-    per address and state of the proxy variables.
+    per address and state of the proxy variables. Another allowlist gets new pools: no connection opened
+    under a wider one is used after it has been narrowed.
     """
     adapter = getattr(_local, "adapter", None)
-    if adapter is None:
-        adapter = _local.adapter = HTTPAdapter()
+    if adapter is None or (adapter.guard is not guard and adapter.guard != guard):
+        if adapter is not None:
+            adapter.close()
+        adapter = _local.adapter = GuardedAdapter(guard)
     return adapter
 
 
 def post(
-    request: HttpRequest, timeout: tuple[float, float] = (5, 10), proxies: dict[str, str] | None = None
+    request: HttpRequest,
+    timeout: tuple[float, float] = (5, 10),
+    proxies: dict[str, str] | None = None,
+    guard: outbound.Guard = outbound.STRICT,
 ) -> Reply:
     """Send the request exactly as built: URL untouched, body bytes as signed; no redirect is followed.
 
     proxies: Herald's own (System settings → Network), completed from the environment as requests does
     (HTTPS_PROXY and the like, NO_PROXY); None: the environment's alone. The CA bundle of
-    REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) is honoured as well.
+    REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) is honoured as well. guard: the allowlist for loopback,
+    link-local and metadata addresses (none by default); a refusal raises requests' ConnectionError.
     """
+    route = _with_environment(request.url, proxies)
+    check_target(request.url, guard, requests.utils.select_proxy(request.url, route) if route else None)
     prepared = requests.PreparedRequest()
     prepared.prepare(
         method=request.method,
@@ -75,10 +172,10 @@ def post(
         headers={**_DEFAULT_HEADERS, **request.headers},
         data=request.body,
     )
-    response = _adapter().send(
+    response = _adapter(guard).send(
         prepared,
         timeout=timeout,
-        proxies=_with_environment(request.url, proxies),
+        proxies=route,
         verify=os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True,
     )
     # Reading the whole body hands the connection back to the pool (keep-alive), as a Session does.
@@ -131,6 +228,9 @@ def network_failure(
     """
     proxy = proxy_for(url, proxies) if url else ""
     raw = _scrub_proxy(f"{type(error).__name__}: {error}", proxy)
+    refusal = outbound.refusal_in(error)
+    if refusal is not None:
+        return outbound.refused_outcome(refusal, raw)
     host = urlsplit(url).hostname or "" if url else ""
     if isinstance(error, requests.exceptions.ProxyError):
         return proxy_failure(str(error), raw, proxy, host)

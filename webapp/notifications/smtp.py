@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_mail import BadHeaderError, Connection, Message
 
+from webapp.notifications import guard as outbound
 from webapp.notifications.channels import email as email_channel
 from webapp.notifications.diagnosis import (
     BadCaBundle,
@@ -59,6 +60,8 @@ class SmtpSettings:
     timeout: float = 10.0  # seconds, for the connection and for every reply
     verify_tls: bool = True
     ca_bundle: str = ""  # PEM text or a file path: CA certificates trusted besides the system's
+    # Which loopback, link-local or metadata addresses may be reached (System settings → Network): none.
+    guard: outbound.Guard = field(default=outbound.STRICT, repr=False)
 
     def __post_init__(self):
         if self.security not in SECURITY_CHOICES:
@@ -130,11 +133,32 @@ class _Recording:
         return self.refused
 
 
-class _SMTP(_Recording, smtplib.SMTP):
+class _Guarded:
+    """Connects only to an address the guard allows, found by resolving the host once, here.
+
+    Before smtplib's own socket (and, for implicit TLS, before the handshake, which still checks the
+    certificate against the host's name).
+    """
+
+    def __init__(self, *args, guard: outbound.Guard, **kwargs):
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        failure = None
+        for address in self.guard.addresses(host, port):
+            try:
+                return super()._get_socket(address, port, timeout)
+            except (ConnectionError, TimeoutError) as error:  # the next address, as create_connection would
+                failure = error
+        raise failure
+
+
+class _SMTP(_Guarded, _Recording, smtplib.SMTP):
     pass
 
 
-class _SMTPSSL(_Recording, smtplib.SMTP_SSL):
+class _SMTPSSL(_Guarded, _Recording, smtplib.SMTP_SSL):
     pass
 
 
@@ -182,7 +206,7 @@ class SmtpConnection(Connection):
 
 def _open(settings: SmtpSettings, context: ssl.SSLContext | None) -> smtplib.SMTP:
     """A connected session whose socket times out on connect and on every read."""
-    common = {"local_hostname": _local_hostname(), "timeout": settings.timeout}
+    common = {"local_hostname": _local_hostname(), "timeout": settings.timeout, "guard": settings.guard}
     try:
         if settings.security == "ssl":
             return _SMTPSSL(settings.host, settings.port, context=context, **common)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -113,6 +114,22 @@ def short_cause(cause: str, limit: int = 50) -> str:
         if 2 <= len(head) < len(cause):
             cause = head
     return cause if len(cause) <= limit else cause[: limit - 1].rstrip() + "…"
+
+
+def reply_source(request: str) -> str:
+    """The host an attempt's request went to (its first line: "POST https://host/..."), or ""."""
+    first = (request or "").partition("\n")[0]
+    try:
+        return (urlsplit(first.partition(" ")[2].strip()).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def reply_from_provider(channel: str, request: str) -> bool:
+    """Whether a reply came from the channel's official provider host. Any other host's (a generic webhook,
+    an nginx gateway, an SMTP server) may be a service inside the organisation: administrators only see it."""
+    hosts = getattr(CHANNELS[channel], "OFFICIAL_HOSTS", ()) if channel in KINDS else ()
+    return bool(hosts) and reply_source(request) in hosts
 
 
 def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:

@@ -1,4 +1,5 @@
-"""System settings → Network: the outbound proxy for robot and webhook traffic, and its Test.
+"""System settings → Network: the outbound proxy for robot and webhook traffic, and its Test; the allowlist of
+the outbound guard (loopback, link-local and metadata addresses Herald may reach all the same).
 
 E-mail is not proxied: Herald talks SMTP to the organisation's server directly. Without a proxy address
 here, requests honours the standard HTTPS_PROXY / HTTP_PROXY / NO_PROXY variables of Herald's process.
@@ -17,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from webapp.extensions import db
 from webapp.models import NetworkSettings
+from webapp.notifications import guard as outbound
 from webapp.notifications import http
 from webapp.notifications.channels.base import mask_url
 from webapp.notifications.channels.replies import header, raw_reply
@@ -24,6 +26,7 @@ from webapp.notifications.outcome import Outcome, Status
 from webapp.services import ServiceError
 
 FIELDS = ("proxy_url", "proxy_username", "no_proxy")
+SAVED_FIELDS = (*FIELDS, "outbound_allow")
 # A request to a host on the no-proxy list: no proxy at all, not even one from the environment.
 DIRECT: dict[str, str | None] = {"http": None, "https": None, "all": None}
 ENVIRONMENT = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -74,7 +77,7 @@ class Check:
 def network_settings() -> NetworkSettings:
     """The stored Network settings, or empty unsaved ones (no proxy: the environment decides)."""
     return db.session.get(NetworkSettings, 1) or NetworkSettings(
-        id=1, proxy_url="", proxy_username="", proxy_password="", no_proxy=""
+        id=1, proxy_url="", proxy_username="", proxy_password="", no_proxy="", outbound_allow=""
     )
 
 
@@ -88,12 +91,20 @@ def save_network_settings(
     bad = bad_no_proxy_entries(values.get("no_proxy", ""))
     if bad:
         raise ServiceError(no_proxy_message(bad), "no_proxy")
+    bad = outbound.bad_entries(values.get("outbound_allow", ""))
+    if bad:
+        raise ServiceError(allow_message(bad), "outbound_allow")
     settings = network_settings()
-    for name in FIELDS:
+    allow = values.get("outbound_allow", settings.outbound_allow or "")
+    problem = proxy_refused(values.get("proxy_url", settings.proxy_url), outbound_guard(allow))
+    if problem:
+        raise ServiceError(problem, "proxy_url")
+    for name in SAVED_FIELDS:
         if name in values:
             setattr(settings, name, values[name])
     settings.proxy_url = normal_proxy_url(settings.proxy_url)
     settings.no_proxy = ", ".join(no_proxy_entries(settings.no_proxy))
+    settings.outbound_allow = ", ".join(outbound.entries(settings.outbound_allow or ""))
     if clear_password:
         settings.proxy_password = ""
     elif new_password:
@@ -129,7 +140,39 @@ def proxies_for(url: str, settings: ProxySettings | None = None) -> dict[str, st
     return {"http": settings.address, "https": settings.address}
 
 
+def outbound_guard(allow: str | None = None) -> outbound.Guard:
+    """The outbound guard: HERALD_OUTBOUND_ALLOW's entries and the stored allowlist (or the given one)."""
+    if allow is None:
+        allow = network_settings().outbound_allow or ""
+    configured = current_app.config.get("OUTBOUND_ALLOW", "") or ""
+    return outbound.parse(f"{configured}, {allow}")
+
+
+def configured_allowance() -> list[str]:
+    """The entries HERALD_OUTBOUND_ALLOW adds, for the page."""
+    return outbound.entries(current_app.config.get("OUTBOUND_ALLOW", "") or "")
+
+
 # --- checking what an administrator types ----------------------------------------------------------------
+
+
+def allow_message(bad: list[str]) -> str:
+    return str(
+        _l(
+            "These are not IP addresses, networks, host names or .domains: %(entries)s. "
+            "Write e.g. 127.0.0.1, 127.0.0.0/8, gateway.intra, .corp.example.com (no ports, no *).",
+            entries=", ".join(bad),
+        )
+    )
+
+
+def proxy_refused(url: str, guard: outbound.Guard) -> str | None:
+    """The message for a proxy address that is an IP address the guard refuses, or None."""
+    try:
+        host = urlsplit(normal_proxy_url(url)).hostname or ""
+    except ValueError:
+        return None
+    return outbound.literal_problem(host, guard)
 
 
 def normal_proxy_url(url: str) -> str:
@@ -260,6 +303,7 @@ test_url_problem.__test__ = False  # not a pytest test, though its name says so
 def test_proxy(values: dict, new_password: str | None, url: str, clear_password: bool = False) -> Check:
     """Reach url the way a robot message would go, with these (maybe unsaved) settings; nothing is saved."""
     settings = proxy_settings(values, new_password, clear_password)
+    guard = outbound_guard(values.get("outbound_allow"))
     url = url.strip()
     route = proxies_for(url, settings)
     proxy = http.proxy_for(url, route)
@@ -269,7 +313,8 @@ def test_proxy(values: dict, new_password: str | None, url: str, clear_password:
     )
     started = time.monotonic()
     try:
-        with requests.Session() as session:
+        http.check_target(url, guard, proxy)
+        with http.guarded_session(guard) as session:
             response = session.get(url, proxies=route, timeout=timeout, allow_redirects=False, stream=True)
             text = _some_text(response)
     except requests.RequestException as error:

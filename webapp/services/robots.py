@@ -14,6 +14,7 @@ from webapp.extensions import db
 from webapp.models import Delivery, Project, Robot
 from webapp.notifications import delivery as delivery_service
 from webapp.notifications import gateway
+from webapp.notifications import guard as outbound
 from webapp.notifications.channels.base import (
     CHANNELS,
     KINDS,
@@ -24,6 +25,7 @@ from webapp.notifications.channels.base import (
     settings_secrets,
 )
 from webapp.services import ServiceError
+from webapp.services.network import outbound_guard
 
 MAX_NAME = 100
 MAX_URL = 2000
@@ -197,6 +199,8 @@ def _check_url(kind: str, url: str, errors: dict[str, str]) -> str | None:
     check = None if problem else CHANNELS[kind].check_url(url)
     if check is not None:
         problem = check.error
+    if not problem:
+        problem = outbound.literal_problem(urlsplit(url).hostname or "", outbound_guard())
     if problem:
         errors["webhook_url"] = str(problem)
         return None

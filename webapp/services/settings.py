@@ -8,10 +8,13 @@ from flask_babel import force_locale, gettext
 from webapp.extensions import db
 from webapp.models import Delivery, MailSettings
 from webapp.models._types import utcnow
+from webapp.notifications import guard as outbound
 from webapp.notifications import smtp
 from webapp.notifications.delivery import record
 from webapp.notifications.outcome import Outcome
 from webapp.notifications.smtp import SmtpSettings
+from webapp.services import ServiceError
+from webapp.services.network import outbound_guard
 
 # Fields a Mail settings form may set; the password is handled apart (blank keeps the stored one).
 MAIL_FIELDS = (
@@ -49,7 +52,14 @@ def mail_settings() -> MailSettings:
 def save_mail_settings(
     values: dict, new_password: str | None = None, clear_password: bool = False
 ) -> MailSettings:
-    """Store the settings; the password changes only when a new one is given or clearing is asked for."""
+    """Store the settings; the password changes only when a new one is given or clearing is asked for.
+
+    A host written as a loopback, link-local or metadata address that is not allowed is refused (a name that
+    leads there is refused when Herald connects).
+    """
+    problem = outbound.literal_problem(values.get("host", ""), outbound_guard())
+    if problem:
+        raise ServiceError(problem, "host")
     settings = mail_settings()
     for name in MAIL_FIELDS:
         if name in values:
@@ -72,7 +82,7 @@ def smtp_settings(values: dict | None = None, new_password: str | None = None) -
     merged = {name: getattr(stored, name) for name in MAIL_FIELDS}
     merged.update({k: v for k, v in (values or {}).items() if k in MAIL_FIELDS})
     merged.pop("language")
-    return SmtpSettings(password=new_password or stored.password, **merged)
+    return SmtpSettings(password=new_password or stored.password, guard=outbound_guard(), **merged)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ def _labels():
         "status_labels": delivery_service.STATUS_LABELS,
         "attempt_labels": delivery_service.ATTEMPT_LABELS,
         "poll_seconds": delivery_service.poll_seconds,
+        "reply_from_provider": delivery_service.reply_from_provider,
         "short_cause": delivery_service.short_cause,
         "short_time": _short_time,
     }

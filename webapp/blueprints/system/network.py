@@ -1,4 +1,5 @@
-"""System settings → Network: the outbound proxy for robot and webhook traffic, with Test. Administrators."""
+"""System settings → Network: the outbound proxy for robot and webhook traffic, with Test, and the addresses
+inside Herald's own server that robots may reach. Administrators."""
 
 from flask import flash, render_template, request
 from flask_babel import gettext as _
@@ -40,6 +41,7 @@ def network():
         "check": check,
         "action": action,
         "environment": network_service.environment_proxies(),
+        "configured_allowance": network_service.configured_allowance(),
         "section": "network",
     }
     if is_htmx() and action == "test":

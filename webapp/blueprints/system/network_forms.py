@@ -1,10 +1,12 @@
-"""The form of System settings → Network: the outbound proxy and the address its Test reaches."""
+"""The form of System settings → Network: the outbound proxy, the address its Test reaches, and the outbound
+guard's allowlist."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField, ValidationError
 from wtforms.validators import Length, Optional
 
+from webapp.notifications import guard as outbound
 from webapp.services import network as network_service
 
 
@@ -17,6 +19,9 @@ class NetworkSettingsForm(FlaskForm):
     clear_password = BooleanField(_l("Remove the stored password"))
     no_proxy = TextAreaField(_l("No proxy for"), validators=[Optional(), Length(max=1000)])
     test_url = StringField(_l("Address to reach"), validators=[Optional(), Length(max=2000)])
+    outbound_allow = TextAreaField(
+        _l("Allowed internal addresses"), validators=[Optional(), Length(max=1000)]
+    )
 
     def validate_proxy_url(self, field):
         problem = network_service.proxy_url_problem(field.data)
@@ -32,6 +37,11 @@ class NetworkSettingsForm(FlaskForm):
         if bad:
             raise ValidationError(network_service.no_proxy_message(bad))
 
+    def validate_outbound_allow(self, field):
+        bad = outbound.bad_entries(field.data)
+        if bad:
+            raise ValidationError(network_service.allow_message(bad))
+
     def validate_test_url(self, field):
         if field.data and field.data.strip():
             problem = network_service.test_url_problem(field.data)
@@ -44,4 +54,5 @@ class NetworkSettingsForm(FlaskForm):
             "proxy_url": (self.proxy_url.data or "").strip(),
             "proxy_username": (self.proxy_username.data or "").strip(),
             "no_proxy": self.no_proxy.data or "",
+            "outbound_allow": self.outbound_allow.data or "",
         }

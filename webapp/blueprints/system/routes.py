@@ -162,9 +162,13 @@ def mail():
         elif action == "send":
             check = settings_service.send_test_mail(values, password, form.test_to.data)
         else:
-            settings_service.save_mail_settings(values, password, clear_password=form.clear_password.data)
-            flash(_("Mail settings are saved."))
-            return redirect_to("system.mail")
+            try:
+                settings_service.save_mail_settings(values, password, clear_password=form.clear_password.data)
+            except ServiceError as error:
+                getattr(form, error.field).errors.append(error.message)
+            else:
+                flash(_("Mail settings are saved."))
+                return redirect_to("system.mail")
     context = {"form": form, "stored": stored, "check": check, "action": action, "section": "mail"}
     if is_htmx() and action in ("test", "send"):
         return render_template("system/_mail_result.html", **context)
