@@ -107,7 +107,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from webapp import web
-    from webapp.notifications.events import EVENT_LABELS, FIELD_LABELS
+    from webapp.notifications.labels import EVENT_LABELS, FIELD_LABELS
 
     app.jinja_env.globals.update(
         is_htmx=web.is_htmx, get_locale=get_locale, field_labels=FIELD_LABELS, event_labels=EVENT_LABELS

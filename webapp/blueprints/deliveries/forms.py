@@ -9,7 +9,7 @@ from wtforms import DateField, SelectChoice, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from webapp.models.notifications import EVENT_KINDS
-from webapp.notifications.events import EVENT_LABELS
+from webapp.notifications.labels import EVENT_LABELS
 from webapp.services.deliveries import (
     CHANNEL_KINDS,
     STATUS_LABELS,
