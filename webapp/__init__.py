@@ -119,9 +119,13 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_notifications(app: Flask) -> None:
-    from webapp.notifications import outbox
+    from webapp.notifications import outbox, sending
     from webapp.notifications.dispatch import Dispatcher
+    from webapp.services.network import proxies_for, proxy_settings
+    from webapp.services.settings import smtp_settings
 
+    # Settings are handed down to delivery, which never looks them up in the services above it.
+    sending.install(app, sending.Readers(smtp=smtp_settings, proxy=proxy_settings, proxies_for=proxies_for))
     Dispatcher(app)
     outbox.listen()
 

@@ -8,6 +8,9 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_babel import format_datetime
 from flask_login import current_user
 
+from webapp.services.audit import Actor
+from webapp.services.projects import project_for
+
 # Endpoints reachable without logging in.
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 
@@ -91,8 +94,6 @@ def admin_required(view):
 
 def actor():
     """Who acts in this request, for the audit log: the logged-in user, if any, and the client address."""
-    from webapp.services.audit import Actor
-
     return Actor(current_user.id if current_user.is_authenticated else None, request.remote_addr)
 
 
@@ -123,8 +124,6 @@ def format_time(value: datetime | None) -> str:
 
 def project_or_404(project_id: int):
     """The project if the logged-in user may see it; 404 otherwise, so outsiders learn nothing of it."""
-    from webapp.services.projects import project_for
-
     project = project_for(current_user, project_id)
     if project is None:
         abort(404)
