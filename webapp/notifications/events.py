@@ -2,9 +2,6 @@
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 from webapp.extensions import db
 from webapp.models import Case, Event, Project, User
 from webapp.notifications import outbox
@@ -46,14 +43,3 @@ def record_event(
     db.session.add(event)
     outbox.plan(event)
     return event
-
-
-def project_events(project: Project, page: int = 1, per_page: int = 50):
-    """A project's events, newest first, one page at a time."""
-    stmt = (
-        select(Event)
-        .where(Event.project_id == project.id)
-        .options(selectinload(Event.actor))
-        .order_by(Event.id.desc())
-    )
-    return db.paginate(stmt, page=page, per_page=per_page, error_out=False)

@@ -10,9 +10,10 @@ from sqlalchemy.orm import selectinload
 from webapp.extensions import db
 from webapp.models import Case, Delivery, Event, Project
 from webapp.models._types import utcnow
-from webapp.models.notifications import DELIVERY_STATUSES
+from webapp.models.notifications import DELIVERY_STATUSES, EVENT_KINDS
 from webapp.notifications import delivery as delivery_engine
 from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.notifications.labels import EVENT_LABELS
 from webapp.services import ServiceError
 
 CHANNEL_KINDS = ("email", *KINDS)
@@ -44,6 +45,11 @@ def channel_label(kind: str) -> str:
     if kind == "email":
         return str(_l("E-mail"))
     return str(CHANNELS[kind].LABEL) if kind in KINDS else kind
+
+
+def event_labels() -> list[tuple[str, str]]:
+    """Each kind of event with its name as people read it, in the order the filter lists them."""
+    return [(kind, EVENT_LABELS[kind]) for kind in EVENT_KINDS]
 
 
 @dataclass(frozen=True)

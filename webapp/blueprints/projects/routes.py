@@ -7,13 +7,11 @@ from wtforms import SelectChoice
 
 from webapp.blueprints.projects import bp
 from webapp.blueprints.projects.forms import AddMemberForm, ProjectForm
-from webapp.extensions import db
 from webapp.ids import page_number
-from webapp.models import User
-from webapp.notifications.events import project_events
 from webapp.services import ServiceError
 from webapp.services import projects as project_service
 from webapp.services.cases import existing_case_ids
+from webapp.services.users import get_user
 from webapp.web import admin_required, project_or_404, redirect_to, render
 
 
@@ -78,7 +76,7 @@ def members(project_id: int):
         if not current_user.is_admin:
             abort(403)
         if form.validate_on_submit():
-            user = db.session.get(User, form.user_id.data)
+            user = get_user(form.user_id.data) or abort(404)
             project_service.add_member(project, user)
             flash(_("%(name)s is now a member.", name=user.name))
             return redirect_to("projects.members", project_id=project.id)
@@ -91,7 +89,7 @@ def members(project_id: int):
 @admin_required
 def remove_member(project_id: int, user_id: int):
     project = project_or_404(project_id)
-    user = db.session.get(User, user_id) or abort(404)
+    user = get_user(user_id) or abort(404)
     project_service.remove_member(project, user)
     flash(_("%(name)s is no longer a member.", name=user.name))
     return redirect_to("projects.members", project_id=project.id)
@@ -100,7 +98,7 @@ def remove_member(project_id: int, user_id: int):
 @bp.get("/<int:project_id>/activity")
 def activity(project_id: int):
     project = project_or_404(project_id)
-    events = project_events(project, page=request.args.get("page", 1, type=page_number))
+    events = project_service.activity(project, page=request.args.get("page", 1, type=page_number))
     return render(
         "projects/activity.html",
         "projects/_events.html",
