@@ -7,8 +7,6 @@ from flask_login import current_user
 from webapp.blueprints.robots import bp
 from webapp.blueprints.robots.forms import KIND_HINTS, SECRET_HINTS, GatewayForm, RobotForm, UseGatewayForm
 from webapp.models import Project, Robot
-from webapp.notifications.channels.base import CHANNELS, KINDS, mask_url
-from webapp.notifications.gateway import GatewayError
 from webapp.services import ServiceError
 from webapp.services import robots as robot_service
 from webapp.web import is_htmx, project_or_404, redirect_to, render
@@ -21,9 +19,9 @@ EXAMPLE_GATEWAY = "http://gateway.intra:8080"
 def helpers() -> dict:
     """What the robot templates call: labels, and addresses only ever shown masked."""
     return {
-        "kind_label": lambda kind: CHANNELS[kind].LABEL if kind in KINDS else kind,
+        "kind_label": robot_service.kind_label,
         "shown_url": robot_service.shown_url,
-        "shown": mask_url,
+        "shown": robot_service.masked_address,
         "uses_keywords": robot_service.uses_keywords,
         "uses_secret": robot_service.uses_secret,
         "mention_notice": robot_service.mention_notice,
@@ -98,7 +96,7 @@ def _form_page(project: Project, form: RobotForm, robot: Robot | None):
         kind_hints=KIND_HINTS,
         secret_hints=SECRET_HINTS,
         mention_notices=robot_service.mention_notices(),
-        examples={k: CHANNELS[k].EXAMPLE_URL for k in KINDS},
+        examples=robot_service.example_urls(),
         section="robots",
     )
 
@@ -223,7 +221,7 @@ def _forward(robot: Robot, gateway_url: str):
     """(forward, None), or (None, the error) when the configuration cannot be made."""
     try:
         return robot_service.shown_forward(robot, gateway_url), None
-    except GatewayError as error:
+    except robot_service.GatewayProblem as error:
         return None, error
 
 
@@ -236,7 +234,7 @@ def _use_gateway(project: Project, robot: Robot):
         return back
     try:
         robot_service.use_gateway(robot, form.gateway_url.data or "")
-    except GatewayError as error:
+    except robot_service.GatewayProblem as error:
         flash(error.message, "error")
         return back
     flash(
