@@ -23,6 +23,8 @@ def _labels():
         "status_labels": delivery_service.STATUS_LABELS,
         "attempt_labels": delivery_service.ATTEMPT_LABELS,
         "poll_seconds": delivery_service.poll_seconds,
+        "delivery_state": delivery_service.state,
+        "can_resend": delivery_service.can_resend,
         "short_cause": delivery_service.short_cause,
         "short_time": _short_time,
     }
