@@ -108,9 +108,14 @@ def register_errorhandlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     from webapp import web
     from webapp.notifications.labels import EVENT_LABELS, FIELD_LABELS
+    from webapp.services.users import is_administrator
 
     app.jinja_env.globals.update(
-        is_htmx=web.is_htmx, get_locale=get_locale, field_labels=FIELD_LABELS, event_labels=EVENT_LABELS
+        is_htmx=web.is_htmx,
+        get_locale=get_locale,
+        field_labels=FIELD_LABELS,
+        event_labels=EVENT_LABELS,
+        is_administrator=is_administrator,
     )
     app.jinja_env.filters["localtime"] = web.format_time
     app.before_request(web.require_login)

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from webapp.services.audit import Actor
 from webapp.services.projects import project_for
+from webapp.services.users import is_administrator
 
 # Endpoints reachable without logging in.
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
@@ -80,16 +81,25 @@ def require_login():
     return None
 
 
-def admin_required(view):
-    """Administrators only; others get 403."""
+def admin_required(view=None, *, methods: tuple[str, ...] | None = None):
+    """Administrators only (for these methods, or all); others get 403. The one way views check it.
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
+    On a project's address the project is looked up first: an outsider gets 404, no hint that it exists.
+    """
 
-    return wrapped
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if methods is None or request.method in methods:
+                if "project_id" in kwargs:
+                    project_or_404(kwargs["project_id"])
+                if not is_administrator(current_user):
+                    abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
 
 
 def actor():

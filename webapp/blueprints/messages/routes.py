@@ -2,28 +2,22 @@
 
 from flask import abort, flash, render_template, request
 from flask_babel import gettext as _
-from flask_login import current_user
 from wtforms import SelectChoice
 
 from webapp.blueprints.messages import bp
 from webapp.blueprints.messages.forms import MessageSettingsForm, TemplateForm
 from webapp.models.notifications import EVENT_KINDS
 from webapp.services import messages as message_service
-from webapp.web import project_or_404, redirect_to
+from webapp.web import admin_required, project_or_404, redirect_to
 
 # Form field name for each event.
 EVENT_FIELDS = {"case.created": "created", "case.updated": "updated", "case.deleted": "deleted"}
 
 
-def _require_admin_for_changes() -> None:
-    if request.method == "POST" and not current_user.is_admin:
-        abort(403)
-
-
 @bp.route("/messages", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def settings(project_id: int):
     project = project_or_404(project_id)
-    _require_admin_for_changes()
     saved = message_service.saved_settings(project.id)
     form = MessageSettingsForm()
     member_choices = [SelectChoice(u.id, u.name) for u in project.members]
@@ -61,11 +55,11 @@ def settings(project_id: int):
 
 
 @bp.route("/messages/templates/<event>", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def template(project_id: int, event: str):
     project = project_or_404(project_id)
     if event not in EVENT_KINDS:
         abort(404)
-    _require_admin_for_changes()
     subject, body, is_default = message_service.current_template(project.id, event)
     form = TemplateForm(data={"subject": subject, "body": body})
     if form.validate_on_submit():

@@ -11,13 +11,13 @@ from webapp.ids import page_number
 from webapp.services import ServiceError
 from webapp.services import projects as project_service
 from webapp.services.cases import existing_case_ids
-from webapp.services.users import get_user
+from webapp.services.users import get_user, is_administrator
 from webapp.web import admin_required, project_or_404, redirect_to, render
 
 
 @bp.get("/")
 def index():
-    show_archived = current_user.is_admin and request.args.get("archived") == "1"
+    show_archived = is_administrator(current_user) and request.args.get("archived") == "1"
     projects = project_service.visible_projects(current_user, include_archived=show_archived)
     return render_template("projects/index.html", projects=projects, show_archived=show_archived)
 
@@ -66,20 +66,18 @@ def archive(project_id: int):
 
 
 @bp.route("/<int:project_id>/members", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def members(project_id: int):
     project = project_or_404(project_id)
     form = AddMemberForm()
     form.user_id.choices = [
         SelectChoice(u.id, f"{u.name} <{u.email}>") for u in project_service.non_members(project)
     ]
-    if request.method == "POST":
-        if not current_user.is_admin:
-            abort(403)
-        if form.validate_on_submit():
-            user = get_user(form.user_id.data) or abort(404)
-            project_service.add_member(project, user)
-            flash(_("%(name)s is now a member.", name=user.name))
-            return redirect_to("projects.members", project_id=project.id)
+    if form.validate_on_submit():
+        user = get_user(form.user_id.data) or abort(404)
+        project_service.add_member(project, user)
+        flash(_("%(name)s is now a member.", name=user.name))
+        return redirect_to("projects.members", project_id=project.id)
     return render(
         "projects/members.html", "projects/_members.html", project=project, form=form, section="members"
     )

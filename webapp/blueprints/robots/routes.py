@@ -9,7 +9,8 @@ from webapp.blueprints.robots.forms import KIND_HINTS, SECRET_HINTS, GatewayForm
 from webapp.models import Project, Robot
 from webapp.services import ServiceError
 from webapp.services import robots as robot_service
-from webapp.web import is_htmx, project_or_404, redirect_to, render
+from webapp.services.users import is_administrator
+from webapp.web import admin_required, is_htmx, project_or_404, redirect_to, render
 
 # Shown in the gateway field until an administrator types their own.
 EXAMPLE_GATEWAY = "http://gateway.intra:8080"
@@ -36,11 +37,12 @@ def _robot_or_404(project: Project, robot_id: int) -> Robot:
 
 
 def _refuse_members(project: Project):
-    """Members see the robots; only administrators change them: a POST gets 403, a form page the list."""
-    if current_user.is_admin:
+    """Members see the robots; only administrators change them: a form page sends them back to the list.
+
+    (A POST of theirs never gets here: admin_required answers it with 403.)
+    """
+    if is_administrator(current_user):
         return None
-    if request.method != "GET":
-        abort(403)
     flash(_("Only administrators can change robots."), "warning")
     return redirect_to("robots.index", project_id=project.id)
 
@@ -107,6 +109,7 @@ def index(project_id: int):
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def create(project_id: int):
     project = project_or_404(project_id)
     if refused := _refuse_members(project):
@@ -124,6 +127,7 @@ def create(project_id: int):
 
 
 @bp.route("/<int:robot_id>/edit", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def edit(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
@@ -142,6 +146,7 @@ def edit(project_id: int, robot_id: int):
 
 
 @bp.route("/<int:robot_id>/delete", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def delete(project_id: int, robot_id: int):
     """GET asks for confirmation (the page for browsers without JavaScript); POST deletes."""
     project = project_or_404(project_id)
@@ -156,19 +161,19 @@ def delete(project_id: int, robot_id: int):
 
 
 @bp.post("/<int:robot_id>/enable")
+@admin_required
 def enable(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    _refuse_members(project)
     robot_service.set_enabled(robot, True)
     return _after_change(project, _("Robot “%(name)s” is enabled.", name=robot.name))
 
 
 @bp.post("/<int:robot_id>/disable")
+@admin_required
 def disable(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    _refuse_members(project)
     robot_service.set_enabled(robot, False)
     return _after_change(
         project, _("Robot “%(name)s” is disabled: it posts nothing until enabled.", name=robot.name)
@@ -176,11 +181,11 @@ def disable(project_id: int, robot_id: int):
 
 
 @bp.post("/<int:robot_id>/test")
+@admin_required
 def test(project_id: int, robot_id: int):
     """Send a test message now and show what came of it: in place for htmx, as a page otherwise."""
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    _refuse_members(project)
     result = robot_service.send_test(robot, project, current_user.name)
     return render(
         "robots/test.html",
@@ -193,6 +198,7 @@ def test(project_id: int, robot_id: int):
 
 
 @bp.route("/<int:robot_id>/nginx", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def nginx(project_id: int, robot_id: int):
     """The nginx location block for this robot, and its address through the gateway; POST switches to it."""
     project = project_or_404(project_id)
@@ -226,7 +232,6 @@ def _forward(robot: Robot, gateway_url: str):
 
 
 def _use_gateway(project: Project, robot: Robot):
-    _refuse_members(project)
     form = UseGatewayForm()
     back = redirect_to("robots.nginx", project_id=project.id, robot_id=robot.id)
     if not form.validate_on_submit():
