@@ -107,10 +107,15 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from webapp import web
-    from webapp.notifications.events import EVENT_LABELS, FIELD_LABELS
+    from webapp.notifications.labels import EVENT_LABELS, FIELD_LABELS
+    from webapp.services.users import is_administrator
 
     app.jinja_env.globals.update(
-        is_htmx=web.is_htmx, get_locale=get_locale, field_labels=FIELD_LABELS, event_labels=EVENT_LABELS
+        is_htmx=web.is_htmx,
+        get_locale=get_locale,
+        field_labels=FIELD_LABELS,
+        event_labels=EVENT_LABELS,
+        is_administrator=is_administrator,
     )
     app.jinja_env.filters["localtime"] = web.format_time
     app.before_request(web.require_login)
@@ -119,9 +124,16 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_notifications(app: Flask) -> None:
-    from webapp.notifications import outbox
+    from webapp.notifications import outbox, sending
     from webapp.notifications.dispatch import Dispatcher
+    from webapp.services.network import outbound_guard, proxies_for, proxy_settings
+    from webapp.services.settings import smtp_settings
 
+    # Settings are handed down to delivery, which never looks them up in the services above it.
+    readers = sending.Readers(
+        smtp=smtp_settings, proxy=proxy_settings, proxies_for=proxies_for, guard=outbound_guard
+    )
+    sending.install(app, readers)
     Dispatcher(app)
     outbox.listen()
 

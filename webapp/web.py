@@ -8,6 +8,10 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_babel import format_datetime
 from flask_login import current_user
 
+from webapp.services.audit import Actor
+from webapp.services.projects import project_for
+from webapp.services.users import is_administrator
+
 # Endpoints reachable without logging in.
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 
@@ -77,22 +81,29 @@ def require_login():
     return None
 
 
-def admin_required(view):
-    """Administrators only; others get 403."""
+def admin_required(view=None, *, methods: tuple[str, ...] | None = None):
+    """Administrators only (for these methods, or all); others get 403. The one way views check it.
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
+    On a project's address the project is looked up first: an outsider gets 404, no hint that it exists.
+    """
 
-    return wrapped
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if methods is None or request.method in methods:
+                if "project_id" in kwargs:
+                    project_or_404(kwargs["project_id"])
+                if not is_administrator(current_user):
+                    abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
 
 
 def actor():
     """Who acts in this request, for the audit log: the logged-in user, if any, and the client address."""
-    from webapp.services.audit import Actor
-
     return Actor(current_user.id if current_user.is_authenticated else None, request.remote_addr)
 
 
@@ -123,8 +134,6 @@ def format_time(value: datetime | None) -> str:
 
 def project_or_404(project_id: int):
     """The project if the logged-in user may see it; 404 otherwise, so outsiders learn nothing of it."""
-    from webapp.services.projects import project_for
-
     project = project_for(current_user, project_id)
     if project is None:
         abort(404)

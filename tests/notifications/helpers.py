@@ -14,11 +14,11 @@ from webapp.extensions import db
 from webapp.models import Delivery, Robot
 from webapp.models._types import utcnow
 from webapp.notifications.delivery import OPEN
-from webapp.notifications.rules import save_message_setting
 from webapp.services import cases as case_service
 from webapp.services import projects as project_service
 from webapp.services import users as user_service
 from webapp.services.cases import CaseInput
+from webapp.services.messages import save_message_setting
 from webapp.services.settings import save_mail_settings
 
 SENDER = "herald@example.com"

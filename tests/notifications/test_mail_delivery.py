@@ -3,9 +3,9 @@
 from tests import smtp_server as servers
 from webapp.extensions import db
 from webapp.models import Delivery
-from webapp.notifications.rules import save_message_setting
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput
+from webapp.services.messages import save_message_setting
 from webapp.services.settings import save_mail_settings
 from webapp.services.users import create_user, update_user
 

@@ -14,7 +14,7 @@ from webapp.extensions import db
 from webapp.models import Delivery, Robot
 from webapp.notifications import rendering
 from webapp.notifications.channels.base import CHANNELS, RobotMessage, RobotSettings
-from webapp.notifications.rules import save_message_setting
+from webapp.services.messages import save_message_setting
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 LINK = "http://herald.example/projects/1/cases/42"

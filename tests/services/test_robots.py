@@ -5,7 +5,6 @@ from sqlalchemy import func, select, text
 
 from webapp.extensions import db
 from webapp.models import Delivery, Robot
-from webapp.notifications.gateway import GatewayError
 from webapp.services import projects as project_service
 from webapp.services import robots as robot_service
 from webapp.services.robots import RobotInput, RobotInvalid
@@ -263,6 +262,6 @@ def test_no_forward_for_an_address_that_names_no_provider(project):
     robot = robot_service.create_robot(
         project, feishu(webhook_url="http://gw.intra:8080/some/other/path")
     ).robot
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(robot_service.GatewayProblem) as refused:
         robot_service.nginx_forward(robot, "http://gw.intra")
     assert refused.value.field == "official_url"

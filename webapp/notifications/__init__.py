@@ -1,5 +1,5 @@
-"""Notifications: domain events in, messages out. See DESIGN.md's Architecture section."""
+"""Notifications: domain events in, messages out. See DESIGN.md's Architecture section.
 
-from webapp.notifications.events import record_event
-
-__all__ = ["record_event"]
+The package itself imports nothing: its modules import one another by their own names, so that importing one
+of them (rendering, say) never loads the whole chain from events down.
+"""

@@ -28,7 +28,8 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from webapp.extensions import db
 from webapp.models import Delivery, DeliveryAttempt, Event, Project, Robot
 from webapp.models._types import utcnow
-from webapp.notifications import http, pacing
+from webapp.notifications import http, pacing, sending
+from webapp.notifications.channels import email as email_channel
 from webapp.notifications.channels.base import (
     CHANNELS,
     KINDS,
@@ -41,6 +42,7 @@ from webapp.notifications.channels.base import (
 from webapp.notifications.guard import STRICT
 from webapp.notifications.outcome import Outcome, Status
 from webapp.notifications.rules import mail_receivers, message_setting
+from webapp.notifications.smtp import send_each
 
 # How long a worker may hold a claimed row before another may take it over (a dead worker's rows come back);
 # NOTIFICATIONS_LEASE_SECONDS overrides it.
@@ -365,27 +367,19 @@ _ROBOT_COLUMNS = (
 
 
 def _smtp_settings():
-    from webapp.services.settings import smtp_settings  # services import this module: import when used
-
-    return smtp_settings()
+    return sending.readers().smtp()
 
 
 def _proxy_settings():
-    from webapp.services.network import proxy_settings
-
-    return proxy_settings()
+    return sending.readers().proxy()
 
 
 def _outbound_guard():
-    from webapp.services.network import outbound_guard
-
-    return outbound_guard()
+    return sending.readers().guard()
 
 
 def _proxies_for(url: str, network) -> dict | None:
-    from webapp.services.network import proxies_for
-
-    return proxies_for(url, network)
+    return sending.readers().proxies_for(url, network)
 
 
 class Messages:
@@ -505,9 +499,6 @@ def send_mail(job: MailJob) -> Iterator[Attempt]:
 
     A mail whose claim no longer leaves time to send it is given back unsent, and the session ends there.
     """
-    from webapp.notifications.channels import email as email_channel
-    from webapp.notifications.smtp import send_each
-
     settings = job.settings
     in_session: list[Claimed] = []  # rows handed to the session, in order, whose outcome has not come yet
     bugs: list[Attempt] = []  # rows whose message could not be composed: a bug in Herald, retried

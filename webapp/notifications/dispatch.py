@@ -21,6 +21,16 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from webapp.extensions import db
+from webapp.notifications import pacing
+from webapp.notifications.delivery import (
+    deliver,
+    due_messages,
+    next_due,
+    prepare_guarded,
+    send_in_turn,
+    write,
+)
+from webapp.notifications.outbox import batches
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +109,6 @@ class Dispatcher:
         return self._work + self.recorder.pending
 
     def _deliver_here(self, ids: list[int]) -> None:
-        from webapp.notifications.delivery import deliver
-
         # A fresh app context: its own database session, never the request's.
         with self.app.app_context():
             try:
@@ -109,8 +117,6 @@ class Dispatcher:
                 log.exception("delivery of %s failed", ids)
 
     def _prepare(self, ids: list[int]) -> None:
-        from webapp.notifications.delivery import prepare_guarded
-
         try:
             with self.app.app_context():
                 prepared = prepare_guarded(ids)
@@ -135,7 +141,6 @@ class Dispatcher:
         As many workers as there are jobs (at most the pool's size) take from the same lane: a robot that
         hangs holds up the worker that took it, and the others go on with the rest.
         """
-        from webapp.notifications.delivery import send_in_turn
 
         def take():
             try:
@@ -152,9 +157,6 @@ class Dispatcher:
         Jobs are cut as after a commit (all mail in one, each robot message alone), so that a robot that hangs
         holds up no other message on a retry either. Returns how many messages were handed on.
         """
-        from webapp.notifications.delivery import due_messages
-        from webapp.notifications.outbox import batches
-
         with self.app.app_context():
             due = due_messages()
         with self._lock:
@@ -190,8 +192,6 @@ class Dispatcher:
 
     def wake(self, at: float) -> None:
         """Sweep again at `at` (pacing's clock), before the next tick if sooner: messages wait for then."""
-        from webapp.notifications import pacing
-
         self.wake_in(max(at - pacing.clock.now(), 0) + pacing.MARGIN)
 
     def _sweep_forever(self, interval: float) -> None:
@@ -218,9 +218,6 @@ class Dispatcher:
     def _wake_for_next_due(self) -> None:
         """Sweep again when the next row falls due, if before the next tick: a held message, a retry, or a
         claim a dead process left goes out on time, whatever wake-ups were missed."""
-        from webapp.notifications import pacing
-        from webapp.notifications.delivery import next_due
-
         with self.app.app_context():
             due = next_due()
         if due is not None:
@@ -285,8 +282,6 @@ class Recorder:
             return self._changed.wait_for(lambda: self.pending == 0, max(timeout, 0))
 
     def _write(self, attempts: list) -> None:
-        from webapp.notifications.delivery import write
-
         delay = 0.05
         while True:
             try:

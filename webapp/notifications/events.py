@@ -2,31 +2,9 @@
 
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 from webapp.extensions import db
 from webapp.models import Case, Event, Project, User
-
-# The names of a case's fields as people read them, in activity, mail and robot messages.
-FIELD_LABELS = {
-    "title": _l("Title"),
-    "module": _l("Module"),
-    "priority": _l("Priority"),
-    "precondition": _l("Precondition"),
-    "steps": _l("Steps"),
-    "expected": _l("Expected result"),
-    "tags": _l("Tags"),
-    "maintainer": _l("Maintainer"),
-    "followers": _l("Followers"),
-}
-
-EVENT_LABELS = {
-    "case.created": _l("Case created"),
-    "case.updated": _l("Case updated"),
-    "case.deleted": _l("Case deleted"),
-}
+from webapp.notifications import outbox
 
 
 def case_snapshot(case: Case) -> dict[str, Any]:
@@ -55,8 +33,6 @@ def record_event(
 
     They commit (or roll back) with the change; the messages go out after the commit.
     """
-    from webapp.notifications import outbox
-
     event = Event(
         kind=kind,
         project_id=project.id,
@@ -67,14 +43,3 @@ def record_event(
     db.session.add(event)
     outbox.plan(event)
     return event
-
-
-def project_events(project: Project, page: int = 1, per_page: int = 50):
-    """A project's events, newest first, one page at a time."""
-    stmt = (
-        select(Event)
-        .where(Event.project_id == project.id)
-        .options(selectinload(Event.actor))
-        .order_by(Event.id.desc())
-    )
-    return db.paginate(stmt, page=page, per_page=per_page, error_out=False)

@@ -16,7 +16,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from webapp.notifications.events import EVENT_LABELS, FIELD_LABELS
+from webapp.notifications.labels import EVENT_LABELS, FIELD_LABELS
 
 # The variables a template may use, with what each means (shown beside the template editor).
 VARIABLES = {

@@ -29,18 +29,6 @@ def message_settings(project_id: int) -> dict[str, MessageSetting]:
     return {kind: message_setting(project_id, kind) for kind in EVENT_KINDS}
 
 
-def save_message_setting(
-    project_id: int, event: str, email: bool, receivers: list[str], named_user_ids: list[int]
-) -> MessageSetting:
-    setting = message_setting(project_id, event)
-    setting.email = email
-    setting.receivers = list(receivers or [])
-    setting.named_user_ids = list(named_user_ids or [])
-    db.session.add(setting)
-    db.session.commit()
-    return setting
-
-
 def mail_receivers(event: Event, setting: MessageSetting) -> list[User]:
     """The active project members who get this event by mail, each once.
 
@@ -117,10 +105,3 @@ def _member_rows(project_id: int, among: list[int] | None) -> dict[int, Row]:
 
 def project_robots(project_id: int) -> list[Robot]:
     return list(db.session.scalars(select(Robot).where(Robot.project_id == project_id).order_by(Robot.id)))
-
-
-def save_robot_events(project_id: int, robot_ids_by_event: dict[str, list[int]]) -> None:
-    """Switch each robot of the project on for exactly the events that list it."""
-    for robot in project_robots(project_id):
-        robot.events = [kind for kind in EVENT_KINDS if robot.id in (robot_ids_by_event.get(kind) or [])]
-    db.session.commit()

@@ -13,8 +13,7 @@ from webapp.extensions import db
 from webapp.models import Case, Event, Project, User
 from webapp.models._types import utcnow
 from webapp.models.cases import PRIORITIES
-from webapp.notifications import record_event
-from webapp.notifications.events import case_snapshot
+from webapp.notifications.events import case_snapshot, record_event
 from webapp.services import ServiceError
 from webapp.services.projects import is_member
 

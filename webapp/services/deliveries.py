@@ -11,15 +11,19 @@ from sqlalchemy.orm import selectinload
 from webapp.extensions import db
 from webapp.models import Case, Delivery, Event, Project
 from webapp.models._types import utcnow
-from webapp.models.notifications import DELIVERY_STATUSES
+from webapp.models.notifications import DELIVERY_STATUSES, EVENT_KINDS
 from webapp.notifications import delivery as delivery_engine
 from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.notifications.labels import EVENT_LABELS
 from webapp.services import ServiceError
+from webapp.services.users import is_administrator
 
 CHANNEL_KINDS = ("email", *KINDS)
 # The event filter's value for test messages (Send test mail, Send test message): they have no event.
 TEST_MESSAGES = "test"
 SETTLED = ("sent", "failed", "merged")
+# What Resend may send again: a message that went out, or failed for good (a merged one: its digest).
+RESENDABLE = ("sent", "failed")
 STATUS_LABELS = {
     "pending": _l("Pending"),
     "sent": _l("Sent"),
@@ -45,6 +49,11 @@ def channel_label(kind: str) -> str:
     if kind == "email":
         return str(_l("E-mail"))
     return str(CHANNELS[kind].LABEL) if kind in KINDS else kind
+
+
+def event_labels() -> list[tuple[str, str]]:
+    """Each kind of event with its name as people read it, in the order the filter lists them."""
+    return [(kind, EVENT_LABELS[kind]) for kind in EVENT_KINDS]
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,38 @@ def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:
     return POLL_SOON
 
 
+def can_resend(delivery: Delivery, user) -> bool:
+    """Whether this user may resend this message now: an administrator, once it was sent or failed."""
+    return is_administrator(user) and delivery.status in RESENDABLE
+
+
+@dataclass(frozen=True)
+class State:
+    """What a delivery's badge shows: its status, and a note on what it waits for or went into.
+
+    note: "in_digest" (merged into digest `digest_id`), "paced" (waits for a place in its robot's pace until
+    `at`), "next_try" (retried at `at`), or None.
+    """
+
+    status: str
+    note: str | None = None
+    at: datetime | None = None
+    digest_id: int | None = None
+
+
+def state(delivery: Delivery) -> State:
+    """The delivery's state for its badge."""
+    status, due = delivery.status, delivery.next_attempt_at
+    if status == "merged" and delivery.merged_into_id:
+        return State(status, "in_digest", digest_id=delivery.merged_into_id)
+    # Held back by its robot's pace before any attempt: pacing gives the row its time and says why.
+    if status == "pending" and due and delivery.attempts == 0 and delivery.cause:
+        return State(status, "paced", at=due)
+    if status == "retrying" and due:
+        return State(status, "next_try", at=due)
+    return State(status)
+
+
 def why_not_sent(delivery: Delivery) -> str | None:
     """Why the latest attempt went nowhere on purpose (its robot was deleted or disabled); else None."""
     outcome = delivery_engine.NOT_SENT.get(delivery.code or "")
@@ -152,7 +193,7 @@ def resend(delivery: Delivery) -> Delivery:
     """Send a sent or failed message again, as a new attempt; returns it as it stands afterwards."""
     if delivery.status == "merged":
         raise ServiceError(_l("It went out in digest #%(id)s: resend that one.", id=delivery.merged_into_id))
-    if delivery.status not in SETTLED:
+    if delivery.status not in RESENDABLE:
         raise ServiceError(_l("This message is still being delivered; wait for the current attempt."))
     delivery_engine.resend(delivery)
     # Delivery ran in its own session (inline) or is running in a worker: read what it wrote.

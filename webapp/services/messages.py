@@ -1,11 +1,83 @@
 """Message settings and templates of a project."""
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import MessageTemplate
+from webapp.models import MessageSetting, MessageTemplate, Robot
+from webapp.models.notifications import EVENT_KINDS
 from webapp.notifications import rendering
 from webapp.notifications.outbox import mail_language, template_for
+from webapp.notifications.rules import message_setting, message_settings, project_robots
+
+# The variables a template may use, with what each means.
+VARIABLES = rendering.VARIABLES
+
+
+def saved_settings(project_id: int) -> dict[str, MessageSetting]:
+    """Each event's stored mail choices (defaults where never saved)."""
+    return message_settings(project_id)
+
+
+def robots(project_id: int) -> list[Robot]:
+    """The project's robots, in the order they were added."""
+    return project_robots(project_id)
+
+
+@dataclass(frozen=True)
+class EventChoice:
+    """What the Message settings form says for one event: mail on or off, its receivers, and the robots."""
+
+    email: bool
+    receivers: list[str]
+    named_user_ids: list[int]
+    robot_ids: list[int]
+
+
+def save_settings(project_id: int, choices: dict[str, EventChoice]) -> None:
+    """Save the whole Message settings form in one transaction: all of it, or (on any error) none of it."""
+    try:
+        for kind, choice in choices.items():
+            _set_message_setting(project_id, kind, choice.email, choice.receivers, choice.named_user_ids)
+        _set_robot_events(project_id, {kind: choice.robot_ids for kind, choice in choices.items()})
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def save_message_setting(
+    project_id: int, event: str, email: bool, receivers: list[str], named_user_ids: list[int]
+) -> MessageSetting:
+    """Save one event's mail choices."""
+    setting = _set_message_setting(project_id, event, email, receivers, named_user_ids)
+    db.session.commit()
+    return setting
+
+
+def _set_message_setting(
+    project_id: int, event: str, email: bool, receivers: list[str], named_user_ids: list[int]
+) -> MessageSetting:
+    setting = message_setting(project_id, event)
+    setting.email = email
+    setting.receivers = list(receivers or [])
+    setting.named_user_ids = list(named_user_ids or [])
+    db.session.add(setting)
+    return setting
+
+
+def _set_robot_events(project_id: int, robot_ids_by_event: dict[str, list[int]]) -> list[Robot]:
+    """Switch each robot of the project on for exactly the events that list it."""
+    robots = project_robots(project_id)
+    for robot in robots:
+        robot.events = [kind for kind in EVENT_KINDS if robot.id in (robot_ids_by_event.get(kind) or [])]
+    return robots
+
+
+def template_problem(source: str) -> str | None:
+    """Why a template does not render (with sample values, within its budget); None when it does."""
+    return rendering.check_template(source)
 
 
 def _own_template(project_id: int, event: str, channel: str) -> MessageTemplate | None:

@@ -156,6 +156,12 @@ def configured_allowance() -> list[str]:
 # --- checking what an administrator types ----------------------------------------------------------------
 
 
+def allowlist_problem(text: str | None) -> str | None:
+    """What is wrong with an allowlist as typed; None when every entry is one the guard understands."""
+    bad = outbound.bad_entries(text or "")
+    return allow_message(bad) if bad else None
+
+
 def allow_message(bad: list[str]) -> str:
     return str(
         _l(

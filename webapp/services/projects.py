@@ -2,9 +2,10 @@
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import Membership, Project, User
+from webapp.models import Event, Membership, Project, User
 from webapp.models._types import utcnow
 from webapp.services import ServiceError
 
@@ -81,3 +82,14 @@ def non_members(project: Project) -> list[User]:
     member_ids = {m.user_id for m in project.memberships}
     users = db.session.scalars(select(User).where(User.active).order_by(func.lower(User.name)))
     return [u for u in users if u.id not in member_ids]
+
+
+def activity(project: Project, page: int = 1, per_page: int = 50):
+    """A project's events, newest first, one page at a time."""
+    stmt = (
+        select(Event)
+        .where(Event.project_id == project.id)
+        .options(selectinload(Event.actor))
+        .order_by(Event.id.desc())
+    )
+    return db.paginate(stmt, page=page, per_page=per_page, error_out=False)

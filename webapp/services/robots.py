@@ -47,6 +47,10 @@ class RobotInvalid(ServiceError):
         self.errors = errors
 
 
+class GatewayProblem(ServiceError):
+    """The nginx configuration cannot be made from these addresses; `field` names the address at fault."""
+
+
 @dataclass
 class RobotInput:
     """What an administrator can set on a robot. A blank URL or secret on an edit keeps the stored one."""
@@ -255,6 +259,32 @@ def _new_secret(
 # --- showing ----------------------------------------------------------------------------------------------
 
 
+def kinds() -> list[tuple[str, str]]:
+    """Each kind of robot with its name as people read it, in the order the form lists them."""
+    return [(kind, kind_label(kind)) for kind in KINDS]
+
+
+def kind_label(kind: str) -> str:
+    """A kind's name as people read it; an unknown kind (a robot of a kind since removed) as stored."""
+    return CHANNELS[kind].LABEL if kind in KINDS else kind
+
+
+def example_urls() -> dict[str, str]:
+    """Per kind, what its webhook address looks like (the form's placeholder)."""
+    return {kind: CHANNELS[kind].EXAMPLE_URL for kind in KINDS}
+
+
+def masked_address(url: str) -> str:
+    """Any webhook address as a page may show it: the key or token inside masked."""
+    return mask_url(url or "")
+
+
+def secret_choices(robot: Robot) -> tuple[bool, list[str]]:
+    """Whether the robot's whole path is secret, and the query parameters whose values are."""
+    parts = robot.secret_parts or []
+    return SECRET_PATH in parts, [part for part in parts if part != SECRET_PATH]
+
+
 def shown_url(robot: Robot) -> str:
     """The robot's address as a page may show it: the key or token inside masked."""
     return mask_url(robot.webhook_url or "", tuple(robot.secret_parts or ()))
@@ -359,17 +389,20 @@ def send_test(robot: Robot, project: Project, sender: str) -> SendResult:
 
 
 def nginx_forward(robot: Robot, gateway_url: str) -> gateway.Forward:
-    """The nginx configuration forwarding this robot's traffic; raises GatewayError when it cannot be made."""
+    """The nginx configuration forwarding this robot's traffic; GatewayProblem when it cannot be made."""
     official = gateway.official_address(robot.kind, robot.webhook_url)
     if official is None:
-        raise gateway.GatewayError(
+        raise GatewayProblem(
             _l(
                 "This robot's address is neither the official one nor a Herald gateway's, so the provider's "
                 "address cannot be worked out: put the official webhook address in the robot first."
             ),
             "official_url",
         )
-    return gateway.nginx_forward(robot.kind, official, gateway_url)
+    try:
+        return gateway.nginx_forward(robot.kind, official, gateway_url)
+    except gateway.GatewayError as error:
+        raise GatewayProblem(error.message, error.field) from error
 
 
 def shown_forward(robot: Robot, gateway_url: str) -> gateway.Forward:

@@ -92,6 +92,11 @@ def _hash(password: str) -> str:
     return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
+def is_administrator(user) -> bool:
+    """Whether this user (the logged-in one, or anonymous) may do what only administrators may: one rule."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_admin and user.active)
+
+
 def find_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 

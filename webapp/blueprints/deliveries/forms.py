@@ -8,14 +8,13 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField
 from wtforms.validators import Optional, ValidationError
 
-from webapp.models.notifications import EVENT_KINDS
-from webapp.notifications.events import EVENT_LABELS
 from webapp.services.deliveries import (
     CHANNEL_KINDS,
     STATUS_LABELS,
     TEST_MESSAGES,
     DeliveryFilter,
     channel_label,
+    event_labels,
 )
 
 BAD_DATE = _l("Enter a date like 2025-03-31.")
@@ -52,7 +51,7 @@ class DeliveryFilterForm(FlaskForm):
         ]
         self.event.choices = [
             SelectChoice("", _l("Any")),
-            *(SelectChoice(kind, EVENT_LABELS[kind]) for kind in EVENT_KINDS),
+            *(SelectChoice(kind, label) for kind, label in event_labels()),
             SelectChoice(TEST_MESSAGES, _l("Test messages")),
         ]
 

@@ -4,7 +4,6 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import format_datetime, to_user_timezone
 from flask_babel import format_time as format_clock
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from webapp.blueprints.deliveries import bp
 from webapp.blueprints.deliveries.forms import DeliveryFilterForm
@@ -24,6 +23,8 @@ def _labels():
         "attempt_labels": delivery_service.ATTEMPT_LABELS,
         "poll_seconds": delivery_service.poll_seconds,
         "reply_from_provider": delivery_service.reply_from_provider,
+        "delivery_state": delivery_service.state,
+        "can_resend": delivery_service.can_resend,
         "short_cause": delivery_service.short_cause,
         "short_time": _short_time,
     }
@@ -153,11 +154,9 @@ def project_row(project_id: int, delivery_id: int):
 
 
 @bp.post("/projects/<int:project_id>/deliveries/<int:delivery_id>/resend")
+@admin_required
 def project_resend(project_id: int, delivery_id: int):
-    project = project_or_404(project_id)  # first: an outsider learns nothing, not even "forbidden"
-    if not current_user.is_admin:
-        abort(403)
-    return _resend(project, delivery_id)
+    return _resend(project_or_404(project_id), delivery_id)
 
 
 @bp.get("/system/deliveries")

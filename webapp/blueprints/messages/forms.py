@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.ids import parse_id
-from webapp.notifications.rendering import check_template
+from webapp.services.messages import template_problem
 
 RECEIVER_CHOICES = [
     SelectChoice("creator", _l("Creator")),
@@ -46,7 +46,7 @@ class MessageSettingsForm(FlaskForm):
 
 
 def _renders(form, field):
-    error = check_template(field.data or "")
+    error = template_problem(field.data or "")
     if error:
         raise ValidationError(_l("The template does not render: %(error)s", error=error))
 

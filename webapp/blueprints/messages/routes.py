@@ -2,39 +2,26 @@
 
 from flask import abort, flash, render_template, request
 from flask_babel import gettext as _
-from flask_login import current_user
 from wtforms import SelectChoice
 
 from webapp.blueprints.messages import bp
 from webapp.blueprints.messages.forms import MessageSettingsForm, TemplateForm
 from webapp.models.notifications import EVENT_KINDS
-from webapp.notifications import rendering
-from webapp.notifications.rules import (
-    message_settings,
-    project_robots,
-    save_message_setting,
-    save_robot_events,
-)
 from webapp.services import messages as message_service
-from webapp.web import project_or_404, redirect_to
+from webapp.web import admin_required, project_or_404, redirect_to
 
 # Form field name for each event.
 EVENT_FIELDS = {"case.created": "created", "case.updated": "updated", "case.deleted": "deleted"}
 
 
-def _require_admin_for_changes() -> None:
-    if request.method == "POST" and not current_user.is_admin:
-        abort(403)
-
-
 @bp.route("/messages", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def settings(project_id: int):
     project = project_or_404(project_id)
-    _require_admin_for_changes()
-    saved = message_settings(project.id)
+    saved = message_service.saved_settings(project.id)
     form = MessageSettingsForm()
     member_choices = [SelectChoice(u.id, u.name) for u in project.members]
-    robots = project_robots(project.id)
+    robots = message_service.robots(project.id)
     robot_choices = [SelectChoice(r.id, r.name) for r in robots]
     for kind, name in EVENT_FIELDS.items():
         sub = getattr(form, name)
@@ -46,15 +33,13 @@ def settings(project_id: int):
             sub.named_user_ids.data = saved[kind].named_user_ids
             sub.robot_ids.data = [r.id for r in robots if kind in (r.events or [])]
     if form.validate_on_submit():
+        choices = {}
         for kind, name in EVENT_FIELDS.items():
             sub = getattr(form, name)
-            save_message_setting(
-                project.id, kind, sub.email.data, sub.receivers.data, sub.named_user_ids.data
+            choices[kind] = message_service.EventChoice(
+                sub.email.data, sub.receivers.data, sub.named_user_ids.data, sub.robot_ids.data
             )
-        save_robot_events(
-            project.id,
-            {kind: getattr(form, name).robot_ids.data for kind, name in EVENT_FIELDS.items()},
-        )
+        message_service.save_settings(project.id, choices)
         flash(_("Message settings are saved."))
         return redirect_to("messages.settings", project_id=project.id)
     templates = {kind: message_service.current_template(project.id, kind) for kind in EVENT_KINDS}
@@ -70,11 +55,11 @@ def settings(project_id: int):
 
 
 @bp.route("/messages/templates/<event>", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def template(project_id: int, event: str):
     project = project_or_404(project_id)
     if event not in EVENT_KINDS:
         abort(404)
-    _require_admin_for_changes()
     subject, body, is_default = message_service.current_template(project.id, event)
     form = TemplateForm(data={"subject": subject, "body": body})
     if form.validate_on_submit():
@@ -91,7 +76,7 @@ def template(project_id: int, event: str):
         event=event,
         form=form,
         is_default=is_default,
-        variables=rendering.VARIABLES,
+        variables=message_service.VARIABLES,
         preview=message_service.preview(form.subject.data or "", form.body.data or "")
         if not form.errors
         else None,

@@ -7,19 +7,17 @@ from wtforms import SelectChoice
 
 from webapp.blueprints.projects import bp
 from webapp.blueprints.projects.forms import AddMemberForm, ProjectForm
-from webapp.extensions import db
 from webapp.ids import page_number
-from webapp.models import User
-from webapp.notifications.events import project_events
 from webapp.services import ServiceError
 from webapp.services import projects as project_service
 from webapp.services.cases import existing_case_ids
+from webapp.services.users import get_user, is_administrator
 from webapp.web import admin_required, project_or_404, redirect_to, render
 
 
 @bp.get("/")
 def index():
-    show_archived = current_user.is_admin and request.args.get("archived") == "1"
+    show_archived = is_administrator(current_user) and request.args.get("archived") == "1"
     projects = project_service.visible_projects(current_user, include_archived=show_archived)
     return render_template("projects/index.html", projects=projects, show_archived=show_archived)
 
@@ -68,20 +66,18 @@ def archive(project_id: int):
 
 
 @bp.route("/<int:project_id>/members", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def members(project_id: int):
     project = project_or_404(project_id)
     form = AddMemberForm()
     form.user_id.choices = [
         SelectChoice(u.id, f"{u.name} <{u.email}>") for u in project_service.non_members(project)
     ]
-    if request.method == "POST":
-        if not current_user.is_admin:
-            abort(403)
-        if form.validate_on_submit():
-            user = db.session.get(User, form.user_id.data)
-            project_service.add_member(project, user)
-            flash(_("%(name)s is now a member.", name=user.name))
-            return redirect_to("projects.members", project_id=project.id)
+    if form.validate_on_submit():
+        user = get_user(form.user_id.data) or abort(404)
+        project_service.add_member(project, user)
+        flash(_("%(name)s is now a member.", name=user.name))
+        return redirect_to("projects.members", project_id=project.id)
     return render(
         "projects/members.html", "projects/_members.html", project=project, form=form, section="members"
     )
@@ -91,7 +87,7 @@ def members(project_id: int):
 @admin_required
 def remove_member(project_id: int, user_id: int):
     project = project_or_404(project_id)
-    user = db.session.get(User, user_id) or abort(404)
+    user = get_user(user_id) or abort(404)
     project_service.remove_member(project, user)
     flash(_("%(name)s is no longer a member.", name=user.name))
     return redirect_to("projects.members", project_id=project.id)
@@ -100,7 +96,7 @@ def remove_member(project_id: int, user_id: int):
 @bp.get("/<int:project_id>/activity")
 def activity(project_id: int):
     project = project_or_404(project_id)
-    events = project_events(project, page=request.args.get("page", 1, type=page_number))
+    events = project_service.activity(project, page=request.args.get("page", 1, type=page_number))
     return render(
         "projects/activity.html",
         "projects/_events.html",

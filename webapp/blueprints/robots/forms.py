@@ -13,7 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from webapp.notifications.channels.base import CHANNELS, KINDS, SECRET_PATH
+from webapp.services import robots as robot_service
 from webapp.services.robots import MAX_NAME, MAX_SECRET, MAX_URL, RobotInput
 
 STYLE_CHOICES = [
@@ -27,7 +27,9 @@ class RobotForm(FlaskForm):
 
     # Choices are checked by the service, whose messages say what to do.
     kind = SelectField(
-        _l("Kind"), choices=[SelectChoice(k, CHANNELS[k].LABEL) for k in KINDS], validate_choice=False
+        _l("Kind"),
+        choices=[SelectChoice(kind, label) for kind, label in robot_service.kinds()],
+        validate_choice=False,
     )
     name = StringField(_l("Name"), validators=[Length(max=MAX_NAME * 2)])
     webhook_url = StringField(_l("Webhook address"), validators=[Length(max=MAX_URL)])
@@ -43,6 +45,7 @@ class RobotForm(FlaskForm):
     @classmethod
     def for_robot(cls, robot) -> "RobotForm":
         """The edit form: the address and the secret are never put back into the page."""
+        secret_path, secret_params = robot_service.secret_choices(robot)
         return cls(
             data={
                 "kind": robot.kind,
@@ -51,8 +54,8 @@ class RobotForm(FlaskForm):
                 "style": robot.style,
                 "at_all": robot.at_all,
                 "enabled": robot.enabled,
-                "secret_path": SECRET_PATH in (robot.secret_parts or []),
-                "secret_params": ", ".join(p for p in robot.secret_parts or [] if p != SECRET_PATH),
+                "secret_path": secret_path,
+                "secret_params": ", ".join(secret_params),
             }
         )
 

@@ -7,11 +7,10 @@ from flask_login import current_user
 from webapp.blueprints.robots import bp
 from webapp.blueprints.robots.forms import KIND_HINTS, SECRET_HINTS, GatewayForm, RobotForm, UseGatewayForm
 from webapp.models import Project, Robot
-from webapp.notifications.channels.base import CHANNELS, KINDS, mask_url
-from webapp.notifications.gateway import GatewayError
 from webapp.services import ServiceError
 from webapp.services import robots as robot_service
-from webapp.web import is_htmx, project_or_404, redirect_to, render
+from webapp.services.users import is_administrator
+from webapp.web import admin_required, is_htmx, project_or_404, redirect_to, render
 
 # Shown in the gateway field until an administrator types their own.
 EXAMPLE_GATEWAY = "http://gateway.intra:8080"
@@ -21,9 +20,9 @@ EXAMPLE_GATEWAY = "http://gateway.intra:8080"
 def helpers() -> dict:
     """What the robot templates call: labels, and addresses only ever shown masked."""
     return {
-        "kind_label": lambda kind: CHANNELS[kind].LABEL if kind in KINDS else kind,
+        "kind_label": robot_service.kind_label,
         "shown_url": robot_service.shown_url,
-        "shown": mask_url,
+        "shown": robot_service.masked_address,
         "uses_keywords": robot_service.uses_keywords,
         "uses_secret": robot_service.uses_secret,
         "mention_notice": robot_service.mention_notice,
@@ -38,11 +37,12 @@ def _robot_or_404(project: Project, robot_id: int) -> Robot:
 
 
 def _refuse_members(project: Project):
-    """Members see the robots; only administrators change them: a POST gets 403, a form page the list."""
-    if current_user.is_admin:
+    """Members see the robots; only administrators change them: a form page sends them back to the list.
+
+    (A POST of theirs never gets here: admin_required answers it with 403.)
+    """
+    if is_administrator(current_user):
         return None
-    if request.method != "GET":
-        abort(403)
     flash(_("Only administrators can change robots."), "warning")
     return redirect_to("robots.index", project_id=project.id)
 
@@ -98,7 +98,7 @@ def _form_page(project: Project, form: RobotForm, robot: Robot | None):
         kind_hints=KIND_HINTS,
         secret_hints=SECRET_HINTS,
         mention_notices=robot_service.mention_notices(),
-        examples={k: CHANNELS[k].EXAMPLE_URL for k in KINDS},
+        examples=robot_service.example_urls(),
         section="robots",
     )
 
@@ -109,6 +109,7 @@ def index(project_id: int):
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def create(project_id: int):
     project = project_or_404(project_id)
     if refused := _refuse_members(project):
@@ -126,6 +127,7 @@ def create(project_id: int):
 
 
 @bp.route("/<int:robot_id>/edit", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def edit(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
@@ -144,6 +146,7 @@ def edit(project_id: int, robot_id: int):
 
 
 @bp.route("/<int:robot_id>/delete", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def delete(project_id: int, robot_id: int):
     """GET asks for confirmation (the page for browsers without JavaScript); POST deletes."""
     project = project_or_404(project_id)
@@ -158,19 +161,19 @@ def delete(project_id: int, robot_id: int):
 
 
 @bp.post("/<int:robot_id>/enable")
+@admin_required
 def enable(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    _refuse_members(project)
     robot_service.set_enabled(robot, True)
     return _after_change(project, _("Robot “%(name)s” is enabled.", name=robot.name))
 
 
 @bp.post("/<int:robot_id>/disable")
+@admin_required
 def disable(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    _refuse_members(project)
     robot_service.set_enabled(robot, False)
     return _after_change(
         project, _("Robot “%(name)s” is disabled: it posts nothing until enabled.", name=robot.name)
@@ -178,11 +181,11 @@ def disable(project_id: int, robot_id: int):
 
 
 @bp.post("/<int:robot_id>/test")
+@admin_required
 def test(project_id: int, robot_id: int):
     """Send a test message now and show what came of it: in place for htmx, as a page otherwise."""
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    _refuse_members(project)
     result = robot_service.send_test(robot, project, current_user.name)
     return render(
         "robots/test.html",
@@ -195,6 +198,7 @@ def test(project_id: int, robot_id: int):
 
 
 @bp.route("/<int:robot_id>/nginx", methods=["GET", "POST"])
+@admin_required(methods=("POST",))
 def nginx(project_id: int, robot_id: int):
     """The nginx location block for this robot, and its address through the gateway; POST switches to it."""
     project = project_or_404(project_id)
@@ -223,12 +227,11 @@ def _forward(robot: Robot, gateway_url: str):
     """(forward, None), or (None, the error) when the configuration cannot be made."""
     try:
         return robot_service.shown_forward(robot, gateway_url), None
-    except GatewayError as error:
+    except robot_service.GatewayProblem as error:
         return None, error
 
 
 def _use_gateway(project: Project, robot: Robot):
-    _refuse_members(project)
     form = UseGatewayForm()
     back = redirect_to("robots.nginx", project_id=project.id, robot_id=robot.id)
     if not form.validate_on_submit():
@@ -236,7 +239,7 @@ def _use_gateway(project: Project, robot: Robot):
         return back
     try:
         robot_service.use_gateway(robot, form.gateway_url.data or "")
-    except GatewayError as error:
+    except robot_service.GatewayProblem as error:
         flash(error.message, "error")
         return back
     flash(

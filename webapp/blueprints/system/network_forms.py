@@ -6,7 +6,6 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField, ValidationError
 from wtforms.validators import Length, Optional
 
-from webapp.notifications import guard as outbound
 from webapp.services import network as network_service
 
 
@@ -38,9 +37,9 @@ class NetworkSettingsForm(FlaskForm):
             raise ValidationError(network_service.no_proxy_message(bad))
 
     def validate_outbound_allow(self, field):
-        bad = outbound.bad_entries(field.data)
-        if bad:
-            raise ValidationError(network_service.allow_message(bad))
+        problem = network_service.allowlist_problem(field.data)
+        if problem:
+            raise ValidationError(problem)
 
     def validate_test_url(self, field):
         if field.data and field.data.strip():

@@ -103,7 +103,7 @@ def edit_user(user_id: int):
         else:
             flash(_("User %(name)s is saved.", name=user.name))
             # An administrator who just demoted or disabled themself may no longer see this section.
-            if not (current_user.is_admin and current_user.active):
+            if not user_service.is_administrator(current_user):
                 return redirect_to("projects.index")
             return redirect_to("system.users")
     return _edit_page(user, form, ResetPasswordForm(prefix="pw", formdata=None))
