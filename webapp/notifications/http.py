@@ -12,8 +12,9 @@ import requests
 from flask_babel import lazy_gettext as _l
 from requests.adapters import HTTPAdapter
 
-from webapp.notifications.channels.base import HttpRequest, scrub
-from webapp.notifications.channels.replies import gateway_address
+from webapp.notifications.channels.masking import scrub
+from webapp.notifications.channels.message import HttpRequest
+from webapp.notifications.channels.registry import gateway_address
 from webapp.notifications.outcome import Outcome, Status
 
 _local = threading.local()

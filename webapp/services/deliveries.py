@@ -12,7 +12,7 @@ from webapp.models import Case, Delivery, Event, Project
 from webapp.models._types import utcnow
 from webapp.models.notifications import DELIVERY_STATUSES
 from webapp.notifications import delivery as delivery_engine
-from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.notifications.channels.registry import KINDS, label
 from webapp.services import ServiceError
 
 CHANNEL_KINDS = ("email", *KINDS)
@@ -43,7 +43,7 @@ def channel_label(kind: str) -> str:
     """The channel's name as people read it."""
     if kind == "email":
         return str(_l("E-mail"))
-    return str(CHANNELS[kind].LABEL) if kind in KINDS else kind
+    return label(kind)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from webapp.extensions import db
 from webapp.models import NetworkSettings
 from webapp.notifications import http
-from webapp.notifications.channels.base import mask_url
+from webapp.notifications.channels.masking import mask_url
 from webapp.notifications.channels.replies import header, raw_reply
 from webapp.notifications.outcome import Outcome, Status
 from webapp.services import ServiceError

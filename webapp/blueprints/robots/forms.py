@@ -13,7 +13,8 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from webapp.notifications.channels.base import CHANNELS, KINDS, SECRET_PATH
+from webapp.notifications.channels.masking import SECRET_PATH
+from webapp.notifications.channels.registry import CHANNELS
 from webapp.services.robots import MAX_NAME, MAX_SECRET, MAX_URL, RobotInput
 
 STYLE_CHOICES = [
@@ -27,7 +28,7 @@ class RobotForm(FlaskForm):
 
     # Choices are checked by the service, whose messages say what to do.
     kind = SelectField(
-        _l("Kind"), choices=[SelectChoice(k, CHANNELS[k].LABEL) for k in KINDS], validate_choice=False
+        _l("Kind"), choices=[SelectChoice(k, c.label) for k, c in CHANNELS.items()], validate_choice=False
     )
     name = StringField(_l("Name"), validators=[Length(max=MAX_NAME * 2)])
     webhook_url = StringField(_l("Webhook address"), validators=[Length(max=MAX_URL)])
@@ -85,40 +86,3 @@ class UseGatewayForm(FlaskForm):
     """Point the robot at the gateway (POST, administrators)."""
 
     gateway_url = StringField(_l("Gateway address"), validators=[Length(max=500)])
-
-
-# Where each kind's webhook address (and its security settings) is found, as in SEED.md sections 2 to 4.
-KIND_HINTS = {
-    "wecom": _l(
-        "In the WeCom group: group settings → Group robots → Add → New robot; copy the webhook address it "
-        "shows (…/cgi-bin/webhook/send?key=…). WeCom robots have no keywords or signing."
-    ),
-    "feishu": _l(
-        "In the Feishu group: Settings → Group robots → Add robot → Custom robot; copy the webhook address "
-        "(…/open-apis/bot/v2/hook/…). If its security settings have custom keywords or signature "
-        "verification, enter the same keywords and the secret here."
-    ),
-    "lark": _l(
-        "In the Lark group: Settings → Bots → Add bot → Custom bot; copy the webhook address "
-        "(open.larksuite.com/open-apis/bot/v2/hook/…). If its security settings have custom keywords or "
-        "signature verification, enter the same keywords and the secret here."
-    ),
-    "dingtalk": _l(
-        "In the DingTalk group: Settings → Smart group assistant → Add robot → Custom; copy the webhook "
-        "address (…/robot/send?access_token=…). Its security settings need custom keywords or signing "
-        "(a secret starting with SEC): enter the same here."
-    ),
-    "webhook": _l(
-        "Any http or https address that accepts a JSON POST: Herald sends the event, the case with its link, "
-        "the actor and the changes, as docs/webhook.md describes. Any 2xx reply counts as delivered."
-    ),
-}
-
-SECRET_HINTS = {
-    "feishu": _l("Feishu and Lark: security settings → signature verification → the secret shown there."),
-    "dingtalk": _l("DingTalk: security settings → signing (加签) → the secret starting with SEC."),
-    "webhook": _l(
-        "Generic webhook, optional: Herald then signs each request's body with HMAC-SHA256 in the "
-        "X-Herald-Signature header, so the receiver can check it came from Herald."
-    ),
-}

@@ -5,9 +5,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.blueprints.robots import bp
-from webapp.blueprints.robots.forms import KIND_HINTS, SECRET_HINTS, GatewayForm, RobotForm, UseGatewayForm
+from webapp.blueprints.robots.forms import GatewayForm, RobotForm, UseGatewayForm
 from webapp.models import Project, Robot
-from webapp.notifications.channels.base import CHANNELS, KINDS, mask_url
+from webapp.notifications.channels.masking import mask_url
+from webapp.notifications.channels.registry import CHANNELS, label
 from webapp.notifications.gateway import GatewayError
 from webapp.services import ServiceError
 from webapp.services import robots as robot_service
@@ -21,7 +22,7 @@ EXAMPLE_GATEWAY = "http://gateway.intra:8080"
 def helpers() -> dict:
     """What the robot templates call: labels, and addresses only ever shown masked."""
     return {
-        "kind_label": lambda kind: CHANNELS[kind].LABEL if kind in KINDS else kind,
+        "kind_label": label,
         "shown_url": robot_service.shown_url,
         "shown": mask_url,
         "uses_keywords": robot_service.uses_keywords,
@@ -95,10 +96,11 @@ def _form_page(project: Project, form: RobotForm, robot: Robot | None):
         robot=robot,
         current_url=robot_service.shown_url(robot) if robot else "",
         url_dropped=url_dropped,
-        kind_hints=KIND_HINTS,
-        secret_hints=SECRET_HINTS,
+        kind_hints=robot_service.kind_hints(),
+        secret_hints=robot_service.secret_hints(),
+        form_kinds=robot_service.form_kinds(),
         mention_notices=robot_service.mention_notices(),
-        examples={k: CHANNELS[k].EXAMPLE_URL for k in KINDS},
+        examples={kind: channel.example_url for kind, channel in CHANNELS.items()},
         section="robots",
     )
 
