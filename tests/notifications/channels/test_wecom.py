@@ -37,7 +37,7 @@ def settings(url: str = URL, **kwargs) -> RobotSettings:
 
 def test_registry_names_the_module():
     assert CHANNELS["wecom"] is wecom.CHANNEL
-    assert list(CHANNELS) == ["wecom", "feishu", "lark", "dingtalk", "webhook"]
+    assert list(CHANNELS)[:5] == ["wecom", "feishu", "lark", "dingtalk", "webhook"]  # the form's order
 
 
 def test_text_message_mentions_receivers_by_mobile():
