@@ -7,7 +7,7 @@ ZERO_WIDTH_SPACE = "\u200b"
 # a link or image ("](", "![", "][", "]:"), an entity ("&lt;"), a run of emphasis or code ("**", "__", "``");
 # also at the value's end, since the next value or the template's text may complete it.
 _OPENERS = re.compile(r"<(?=[A-Za-z/@!?]|$)|\](?=\s*[(\[:]|$)|!(?=\[|$)|&(?=#?\w+;|$)|([*_~`])(?=\1|$)")
-_LINE_MARKERS = re.compile(r"^(?=[#>])", re.MULTILINE)  # a heading or a quote
+_LINE_MARKERS = re.compile(r"^(?=[ \t]*[#>])", re.MULTILINE)  # a heading or a quote, indented or not
 
 
 def inert_markup(text: str) -> str:
