@@ -6,7 +6,7 @@ stored in the database (robots.kind, deliveries.channel).
 
 from urllib.parse import urlsplit
 
-from webapp.notifications.channels import dingtalk, feishu, lark, webhook, wecom
+from webapp.notifications.channels import dingtalk, feishu, lark, slack, webhook, wecom
 from webapp.notifications.channels.spec import Channel
 
 # In the order the robot form offers them. A plain dict, so that a test can put a broken channel in place.
@@ -18,6 +18,7 @@ CHANNELS: dict[str, Channel] = {
         lark.CHANNEL,
         dingtalk.CHANNEL,
         webhook.CHANNEL,
+        slack.CHANNEL,
     )
 }
 KINDS = tuple(CHANNELS)
