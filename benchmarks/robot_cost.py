@@ -10,7 +10,7 @@ from benchmarks import harness, profiling
 from benchmarks.harness import Result, Workspace, median, timed
 from webapp.extensions import db
 from webapp.models import Delivery, Project, Robot, User
-from webapp.notifications.channels.base import CHANNELS
+from webapp.notifications.channels.registry import CHANNELS
 from webapp.notifications.delivery import deliver, robot_message, robot_settings
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput

@@ -185,7 +185,7 @@ def test_adding_a_robot(admin_client, url, project):
 
 
 BAD_FORMS = [
-    ("kind", {"kind": "slack"}),
+    ("kind", {"kind": "msteams"}),
     ("name", {"name": ""}),
     ("name", {"name": "n" * 101}),
     ("webhook_url", {"webhook_url": ""}),

@@ -14,7 +14,8 @@ from tests.emulators.feishu import FeishuEmulator
 from tests.emulators.server import NGINX_502, Delivered, Emulator, Received, Robot
 from tests.emulators.webhook import WebhookReceiver
 from tests.emulators.wecom import WeComEmulator
-from webapp.notifications.channels.base import CHANNELS, HttpRequest, RobotMessage, RobotSettings
+from webapp.notifications.channels import registry
+from webapp.notifications.channels.message import HttpRequest, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Outcome
 
 __all__ = [
@@ -52,7 +53,9 @@ def send(request: HttpRequest, timeout: float = 5) -> Reply:
 
 def deliver(message: RobotMessage, settings: RobotSettings, now: datetime | None = None) -> Outcome:
     """Build, post and classify, the way delivery will: one attempt's outcome."""
-    channel = CHANNELS[settings.kind]
+    channel = registry.CHANNELS[settings.kind]
     now = now or datetime.now(UTC)
     reply = send(channel.build_request(message, settings, now))
-    return channel.classify(reply.status_code, reply.headers, reply.text, settings=settings, now=now)
+    return registry.classify(
+        settings.kind, reply.status_code, reply.headers, reply.text, settings=settings, now=now
+    )

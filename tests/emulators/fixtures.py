@@ -9,6 +9,7 @@ import pytest
 
 from tests.emulators.dingtalk import DingTalkEmulator
 from tests.emulators.feishu import FeishuEmulator
+from tests.emulators.slack import SlackEmulator
 from tests.emulators.webhook import WebhookReceiver
 from tests.emulators.wecom import WeComEmulator
 
@@ -41,4 +42,10 @@ def dingtalk_emulator():
 @pytest.fixture
 def webhook_receiver():
     with WebhookReceiver() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def slack_emulator():
+    with SlackEmulator() as emulator:
         yield emulator

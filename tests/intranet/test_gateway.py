@@ -17,7 +17,7 @@ FEISHU_KEYWORD = "测试用例"
 
 def official(kind: str, emulator) -> str:
     """The address the group's robot settings show: the provider's host, the emulator's robot path."""
-    host = CHANNELS[kind].OFFICIAL_HOSTS[0]
+    host = CHANNELS[kind].official_host
     parts = urlsplit(emulator.url)
     return parts._replace(scheme="https", netloc=host).geturl()
 
@@ -54,7 +54,7 @@ def test_seed_walk_5_4_deleting_a_case_reaches_the_group_through_nginx(
     assert FEISHU_KEYWORD in message.text and "Pay by card" in message.text
     [seen] = emulator.requests
     assert seen.path == f"/open-apis/bot/v2/hook/{emulator.robot.token}"
-    assert seen.headers["Host"] == CHANNELS[kind].OFFICIAL_HOSTS[0]  # set by the location block
+    assert seen.headers["Host"] == CHANNELS[kind].official_host  # set by the location block
     assert f"POST /{kind}/open-apis/bot/v2/hook/" in gateway.access
     delivery = Delivery.query.one()
     assert (delivery.status, delivery.code) == ("sent", "0")

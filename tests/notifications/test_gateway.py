@@ -122,7 +122,7 @@ def test_the_official_address_behind_a_robots_field(app):
     assert official_address("webhook", "http://ci.intra/hook") == "http://ci.intra/hook"
     assert official_address("wecom", "http://gw.intra/other/path?key=k") is None
     assert official_address("wecom", "not an address") is None
-    assert official_address("slack", OFFICIAL["feishu"]) is None
+    assert official_address("msteams", OFFICIAL["feishu"]) is None
 
 
 # --- nginx accepts it -------------------------------------------------------------------------------------

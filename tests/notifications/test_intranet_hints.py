@@ -5,9 +5,9 @@ import pytest
 import requests
 
 from webapp.notifications import http
-from webapp.notifications.channels import dingtalk, feishu, lark, wecom
+from webapp.notifications.channels import dingtalk, feishu, lark, registry, wecom
 from webapp.notifications.channels.base import RobotSettings
-from webapp.notifications.channels.replies import gateway_address
+from webapp.notifications.channels.registry import gateway_address
 from webapp.notifications.outcome import Status
 
 FEISHU_TOKEN = "0ba5e7c2-33f4-4b11-9c2b-6f0c8f1c2d3e"
@@ -87,8 +87,8 @@ THROUGH_THE_GATEWAY = [
 def test_the_gateways_own_replies_name_the_gateway(kind, status, headers, body, expected, cause, fix):
     channel, url, host = GATEWAYS[kind]
     settings = RobotSettings(kind=kind, webhook_url=url)
-    outcome = channel.classify(status, headers, body, settings=settings)
-    provider = str(channel.LABEL)
+    outcome = registry.classify(kind, status, headers, body, settings=settings)
+    provider = str(channel.CHANNEL.label)
     assert outcome.status is expected
     assert outcome.code == f"HTTP {status}"
     assert "gw.intra:8080" in str(outcome.cause)
@@ -98,14 +98,16 @@ def test_the_gateways_own_replies_name_the_gateway(kind, status, headers, body, 
 
 def test_a_404_names_the_path_with_its_token_masked():
     settings = RobotSettings(kind="feishu", webhook_url=GATEWAYS["feishu"][1])
-    outcome = feishu.classify(404, HTML, nginx_page(404, "Not Found"), settings=settings)
+    outcome = registry.classify("feishu", 404, HTML, nginx_page(404, "Not Found"), settings=settings)
     assert "/feishu/open-apis/bot/v2/hook/0ba5****2d3e" in str(outcome.cause)
     assert FEISHU_TOKEN not in str(outcome.cause)
 
 
 def test_the_providers_own_404_through_the_gateway_means_a_wrong_proxy_pass():
     settings = RobotSettings(kind="feishu", webhook_url=GATEWAYS["feishu"][1])
-    outcome = feishu.classify(404, JSON, '{"code":99991201,"msg":"resource not find"}', settings=settings)
+    outcome = registry.classify(
+        "feishu", 404, JSON, '{"code":99991201,"msg":"resource not find"}', settings=settings
+    )
     assert outcome.status is Status.FAILED
     assert "Feishu answered 404 through the gateway" in str(outcome.cause)
     assert "proxy_pass" in str(outcome.fix)
@@ -116,9 +118,8 @@ def test_the_providers_own_404_through_the_gateway_means_a_wrong_proxy_pass():
 def test_the_official_address_never_speaks_of_a_gateway_of_yours(
     kind, status, headers, body, expected, cause, fix
 ):
-    channel = GATEWAYS[kind][0]
-    outcome = channel.classify(
-        status, headers, body, settings=RobotSettings(kind=kind, webhook_url=OFFICIAL[kind])
+    outcome = registry.classify(
+        kind, status, headers, body, settings=RobotSettings(kind=kind, webhook_url=OFFICIAL[kind])
     )
     assert "nginx.conf" not in f"{outcome.cause} {outcome.fix}"
     assert "The gateway at" not in str(outcome.cause)
@@ -126,11 +127,11 @@ def test_the_official_address_never_speaks_of_a_gateway_of_yours(
 
 def test_a_provider_error_in_json_through_the_gateway_stays_the_providers():
     settings = RobotSettings(kind="feishu", webhook_url=GATEWAYS["feishu"][1])
-    outcome = feishu.classify(
-        200, JSON, '{"code":19024,"data":{},"msg":"Key Words Not Found"}', settings=settings
+    outcome = registry.classify(
+        "feishu", 200, JSON, '{"code":19024,"data":{},"msg":"Key Words Not Found"}', settings=settings
     )
     assert outcome.code == "19024"  # the gateway passed the reply on: nothing of the gateway's to explain
-    outcome = feishu.classify(500, JSON, '{"code":0,"msg":"success"}', settings=settings)
+    outcome = registry.classify("feishu", 500, JSON, '{"code":0,"msg":"success"}', settings=settings)
     assert "The gateway at" not in str(outcome.cause) and outcome.status is Status.RETRY
 
 
@@ -151,7 +152,7 @@ def test_what_counts_as_a_gateway(kind, url, gateway):
 
 
 def test_a_407_asks_for_the_proxy_login():
-    outcome = wecom.classify(407, HTML, "<html>Proxy Authentication Required</html>")
+    outcome = registry.classify("wecom", 407, HTML, "<html>Proxy Authentication Required</html>")
     assert outcome.status is Status.FAILED
     assert "outbound proxy asks for a user name and password" in str(outcome.cause)
     assert "System settings → Network" in str(outcome.fix)

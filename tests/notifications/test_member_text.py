@@ -201,6 +201,17 @@ def test_webhook_carries_member_text_as_data(app, text):
     assert text.strip() in payload["message"]["body"] or not text.strip()
 
 
+@FAST
+@given(text=MEMBER_TEXT)
+def test_no_channel_lets_member_text_mention_anyone(app, text):
+    kinds = [kind for kind, channel in CHANNELS.items() if channel.escape_text("<@x>") != "<@x>"]
+    assert "wecom" in kinds and "webhook" not in kinds  # the generic webhook carries text as data
+    for kind in kinds:
+        for style in CHANNELS[kind].styles:
+            sent = json.dumps(built(kind, style, text), ensure_ascii=False)
+            assert "<@" not in sent and "<!" not in sent and "<at" not in sent, (kind, style)
+
+
 def test_escaping_keeps_the_words_and_the_templates_own_markup(app):
     channel = CHANNELS["wecom"]
     context = hostile_context("Pay [by] card <fast>")

@@ -1,5 +1,7 @@
 """The seed's walks 2 to 4: a case changes, the group robot's emulator receives the message."""
 
+import dataclasses
+
 from webapp.extensions import db
 from webapp.models import Delivery, Robot
 from webapp.services import cases as case_service
@@ -101,12 +103,12 @@ def test_a_dead_address_never_puts_the_token_in_the_record(app, project, admin):
 def test_a_bug_while_sending_is_recorded_and_retried_not_stuck(
     app, project, admin, wecom_emulator, monkeypatch
 ):
-    from webapp.notifications.channels import wecom
+    from webapp.notifications.channels.registry import CHANNELS
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in Herald")
 
-    monkeypatch.setattr(wecom, "build_request", broken)
+    monkeypatch.setitem(CHANNELS, "wecom", dataclasses.replace(CHANNELS["wecom"], build_request=broken))
     _robot(project, "wecom", wecom_emulator.url, events=["case.created"])
     _case(project, admin)
     delivery = Delivery.query.one()

@@ -51,7 +51,7 @@ def test_the_secret_and_the_address_are_encrypted_in_the_database(project):
 
 BAD_INPUT = [
     ("kind", {"kind": ""}, "kind of robot"),
-    ("kind", {"kind": "slack"}, "kind of robot"),
+    ("kind", {"kind": "msteams"}, "kind of robot"),
     ("name", {"name": "   "}, "name"),
     ("name", {"name": "x" * 101}, "100"),
     ("name", {"name": "QA\x00group"}, "control"),

@@ -30,15 +30,10 @@ from webapp.models import Delivery, DeliveryAttempt, Event, Project, Robot
 from webapp.models._types import utcnow
 from webapp.notifications import http, pacing, sending
 from webapp.notifications.channels import email as email_channel
-from webapp.notifications.channels.base import (
-    CHANNELS,
-    KINDS,
-    HttpRequest,
-    RobotMessage,
-    RobotSettings,
-    scrub,
-    settings_secrets,
-)
+from webapp.notifications.channels import registry
+from webapp.notifications.channels.masking import scrub
+from webapp.notifications.channels.message import HttpRequest, RobotMessage, RobotSettings, settings_secrets
+from webapp.notifications.channels.registry import CHANNELS, KINDS
 from webapp.notifications.guard import STRICT
 from webapp.notifications.outcome import Outcome, Status
 from webapp.notifications.rules import mail_receivers, message_setting
@@ -477,8 +472,13 @@ def send_robot(job: RobotJob) -> Attempt | None:
             # requests quotes the whole address, token included, in its error text.
             outcome = replace(outcome, raw=scrub(outcome.raw, settings_secrets(job.settings)))
         else:
-            outcome = CHANNELS[job.settings.kind].classify(
-                reply.status_code, reply.headers, reply.text, settings=job.settings, now=job.built_at
+            outcome = registry.classify(
+                job.settings.kind,
+                reply.status_code,
+                reply.headers,
+                reply.text,
+                settings=job.settings,
+                now=job.built_at,
             )
     except Exception as error:  # a bug in Herald must not leave the row stuck as claimed
         log.exception("sending a robot message failed inside Herald")

@@ -6,15 +6,11 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.notifications.channels.registry import CHANNELS, KINDS
 
-# Where each provider's robot API lives; the gateway forwards only this folder, not the provider's whole API.
-API_FOLDERS = {
-    "wecom": "/cgi-bin/webhook/",
-    "feishu": "/open-apis/bot/v2/hook/",
-    "lark": "/open-apis/bot/v2/hook/",
-    "dingtalk": "/robot/",
-}
+# Where each provider's robot API lives, as its channel declares: the gateway forwards only this folder, not
+# the provider's whole API.
+API_FOLDERS = {kind: channel.api_folder for kind, channel in CHANNELS.items() if channel.api_folder}
 # Shorter than Herald's own timeouts (connect 5 s, read 10 s), so that a slow provider comes back as nginx's
 # 504, which Herald explains as "the gateway could not reach the provider", rather than as a bare timeout.
 CONNECT_TIMEOUT = 4
@@ -84,12 +80,13 @@ def official_address(kind: str, url: str) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not hostname:
         return None
-    if kind == "webhook" or hostname in CHANNELS[kind].OFFICIAL_HOSTS:
+    channel = CHANNELS[kind]
+    if not channel.official_hosts or hostname in channel.official_hosts:
         return urlunsplit(parts._replace(fragment=""))
     start = parts.path.find(API_FOLDERS[kind])
     if start < 0:
         return None
-    host = CHANNELS[kind].OFFICIAL_HOSTS[0]
+    host = channel.official_host
     return urlunsplit(("https", host, parts.path[start:], parts.query, ""))
 
 
@@ -125,8 +122,8 @@ def _api_folder(kind: str, official: SplitResult) -> str:
         raise GatewayError(
             _l(
                 "This is not a %(provider)s robot address: it should look like %(example)s.",
-                provider=CHANNELS[kind].LABEL,
-                example=CHANNELS[kind].EXAMPLE_URL,
+                provider=CHANNELS[kind].label,
+                example=CHANNELS[kind].example_url,
             ),
             "official_url",
         )
@@ -135,8 +132,8 @@ def _api_folder(kind: str, official: SplitResult) -> str:
 
 def _prefix(kind: str, official: SplitResult) -> str:
     """The gateway's path for one provider: /feishu, /dingtalk, ...; generic webhooks one per host."""
-    if kind == "webhook":
-        return f"/webhook/{official.hostname}"
+    if not CHANNELS[kind].official_hosts:  # a generic webhook: no provider, one forward per receiver host
+        return f"/{kind}/{official.hostname}"
     return f"/{kind}"
 
 
@@ -151,7 +148,7 @@ def _host_header(official: SplitResult) -> str:
 
 def _location_block(kind: str, path: str, upstream: str, host: str, tls: bool) -> str:
     lines = [
-        f"# Herald → {CHANNELS[kind].LABEL} robots",
+        f"# Herald → {CHANNELS[kind].label} robots",
         f"location {path} {{",
         "    # Let only Herald's server use this forward: uncomment, with its address.",
         "    # allow 10.0.0.5;",

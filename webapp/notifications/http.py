@@ -18,8 +18,9 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.connection import allowed_gai_family
 
 from webapp.notifications import guard as outbound
-from webapp.notifications.channels.base import HttpRequest, scrub
-from webapp.notifications.channels.replies import gateway_address
+from webapp.notifications.channels.masking import scrub
+from webapp.notifications.channels.message import HttpRequest
+from webapp.notifications.channels.registry import gateway_address
 from webapp.notifications.outcome import Outcome, Status
 
 _local = threading.local()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from webapp.extensions import db
 from webapp.models import Delivery, Event, MailSettings, MessageSetting, MessageTemplate, Project, Robot, User
 from webapp.notifications import rendering
-from webapp.notifications.channels.base import CHANNELS
+from webapp.notifications.channels.registry import CHANNELS
 from webapp.notifications.rules import mail_recipients
 
 # Session.info key under which the ids of deliveries planned in the current transaction wait for the commit.

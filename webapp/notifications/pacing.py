@@ -25,27 +25,18 @@ from webapp.extensions import db
 from webapp.models import Delivery, Project, Robot
 from webapp.models._types import utcnow
 from webapp.models.notifications import RobotPacing
-from webapp.notifications.channels.base import CHANNELS, RobotMessage
+from webapp.notifications.channels.message import RobotMessage
+from webapp.notifications.channels.registry import CHANNELS
+from webapp.notifications.channels.spec import Window
 from webapp.notifications.outbox import mail_language
 from webapp.notifications.outcome import Outcome, Status
 
 OPEN = ("pending", "retrying")  # as in delivery, which imports this module
 
 
-@dataclass(frozen=True)
-class Window:
-    """At most `limit` messages within any `seconds`."""
-
-    limit: int
-    seconds: float
-
-
-# Per robot, as the providers document them (PROVIDERS.md). The generic webhook is not paced.
+# Per robot, as each channel declares its provider's limits (PROVIDERS.md). A kind without any is not paced.
 LIMITS: dict[str, tuple[Window, ...]] = {
-    "wecom": (Window(20, 60),),
-    "dingtalk": (Window(20, 60),),
-    "feishu": (Window(5, 1), Window(100, 60)),
-    "lark": (Window(5, 1), Window(100, 60)),
+    kind: channel.rate_windows for kind, channel in CHANNELS.items() if channel.rate_windows
 }
 # A send counts a little longer than its window, so that rounding never lets one slip in at the edge.
 MARGIN = 0.01
@@ -323,7 +314,7 @@ def _refusal(robot: Robot, windows: tuple[Window, ...], wait: float) -> Outcome:
     window = windows[-1]
     cause = _l(
         "This robot has posted as many messages as %(provider)s allows: %(limit)d in %(window)d seconds.",
-        provider=CHANNELS[robot.kind].LABEL,
+        provider=CHANNELS[robot.kind].label,
         limit=window.limit,
         window=window.seconds,
     )
@@ -334,7 +325,7 @@ def _refusal(robot: Robot, windows: tuple[Window, ...], wait: float) -> Outcome:
 def _hold(rows: list, robot: Robot, windows: tuple[Window, ...], until: float) -> None:
     """No place before `until`: the rows wait in the outbox for it (not an attempt), their claim given up."""
     window = windows[-1]
-    provider = CHANNELS[robot.kind].LABEL
+    provider = CHANNELS[robot.kind].label
     db.session.execute(
         update(Delivery)
         .where(Delivery.id.in_([row.id for row in rows]))
@@ -385,7 +376,7 @@ def _fold(carrier, robot: Robot, window: Window, granted: set[int]) -> set[int]:
     )
     if not waiting:
         return waiting
-    provider = CHANNELS[robot.kind].LABEL
+    provider = CHANNELS[robot.kind].label
     db.session.execute(
         update(Delivery)
         .where(Delivery.id.in_(waiting), Delivery.status.in_(OPEN))

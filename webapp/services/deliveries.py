@@ -13,7 +13,7 @@ from webapp.models import Case, Delivery, Event, Project
 from webapp.models._types import utcnow
 from webapp.models.notifications import DELIVERY_STATUSES, EVENT_KINDS
 from webapp.notifications import delivery as delivery_engine
-from webapp.notifications.channels.base import CHANNELS, KINDS
+from webapp.notifications.channels.registry import CHANNELS, KINDS, label
 from webapp.notifications.labels import EVENT_LABELS
 from webapp.services import ServiceError
 from webapp.services.users import is_administrator
@@ -48,7 +48,7 @@ def channel_label(kind: str) -> str:
     """The channel's name as people read it."""
     if kind == "email":
         return str(_l("E-mail"))
-    return str(CHANNELS[kind].LABEL) if kind in KINDS else kind
+    return label(kind)
 
 
 def event_labels() -> list[tuple[str, str]]:
@@ -137,7 +137,7 @@ def reply_source(request: str) -> str:
 def reply_from_provider(channel: str, request: str) -> bool:
     """Whether a reply came from the channel's official provider host. Any other host's (a generic webhook,
     an nginx gateway, an SMTP server) may be a service inside the organisation: administrators only see it."""
-    hosts = getattr(CHANNELS[channel], "OFFICIAL_HOSTS", ()) if channel in KINDS else ()
+    hosts = CHANNELS[channel].official_hosts if channel in KINDS else ()
     return bool(hosts) and reply_source(request) in hosts
 
 

@@ -20,7 +20,7 @@ from webapp.extensions import db
 from webapp.models import NetworkSettings
 from webapp.notifications import guard as outbound
 from webapp.notifications import http
-from webapp.notifications.channels.base import mask_url
+from webapp.notifications.channels.masking import mask_url
 from webapp.notifications.channels.replies import header, raw_reply
 from webapp.notifications.outcome import Outcome, Status
 from webapp.services import ServiceError

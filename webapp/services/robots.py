@@ -15,15 +15,10 @@ from webapp.models import Delivery, Project, Robot
 from webapp.notifications import delivery as delivery_service
 from webapp.notifications import gateway
 from webapp.notifications import guard as outbound
-from webapp.notifications.channels.base import (
-    CHANNELS,
-    KINDS,
-    SECRET_PATH,
-    RobotSettings,
-    mask_url,
-    scrub,
-    settings_secrets,
-)
+from webapp.notifications.channels.addresses import check_webhook_url
+from webapp.notifications.channels.masking import SECRET_PATH, mask_url, scrub
+from webapp.notifications.channels.message import RobotSettings, settings_secrets
+from webapp.notifications.channels.registry import CHANNELS, KINDS
 from webapp.services import ServiceError
 from webapp.services.network import outbound_guard
 
@@ -77,15 +72,15 @@ class Saved:
 
 
 def uses_keywords(kind: str) -> bool:
-    return bool(getattr(CHANNELS[kind], "USES_KEYWORDS", False)) if kind in KINDS else False
+    return kind in CHANNELS and CHANNELS[kind].keywords
 
 
 def uses_secret(kind: str) -> bool:
-    return bool(getattr(CHANNELS[kind], "USES_SECRET", False)) if kind in KINDS else False
+    return kind in CHANNELS and CHANNELS[kind].secret
 
 
 def styles(kind: str) -> tuple[str, ...]:
-    return tuple(getattr(CHANNELS[kind], "STYLES", ("text",))) if kind in KINDS else ("text",)
+    return CHANNELS[kind].styles if kind in CHANNELS else ("text",)
 
 
 def parse_keywords(value: list[str] | str) -> list[str]:
@@ -200,7 +195,7 @@ def _name_taken(project: Project, name: str, robot: Robot) -> bool:
 def _check_url(kind: str, url: str, errors: dict[str, str]) -> str | None:
     """Refuse what cannot be an address (a key pasted alone, say); return the advice for an odd one."""
     problem = _unreadable(url)
-    check = None if problem else CHANNELS[kind].check_url(url)
+    check = None if problem else check_webhook_url(kind, url)
     if check is not None:
         problem = check.error
     if not problem:
@@ -266,12 +261,12 @@ def kinds() -> list[tuple[str, str]]:
 
 def kind_label(kind: str) -> str:
     """A kind's name as people read it; an unknown kind (a robot of a kind since removed) as stored."""
-    return CHANNELS[kind].LABEL if kind in KINDS else kind
+    return CHANNELS[kind].label if kind in KINDS else kind
 
 
 def example_urls() -> dict[str, str]:
     """Per kind, what its webhook address looks like (the form's placeholder)."""
-    return {kind: CHANNELS[kind].EXAMPLE_URL for kind in KINDS}
+    return {kind: CHANNELS[kind].example_url for kind in KINDS}
 
 
 def masked_address(url: str) -> str:
@@ -290,6 +285,31 @@ def shown_url(robot: Robot) -> str:
     return mask_url(robot.webhook_url or "", tuple(robot.secret_parts or ()))
 
 
+def kind_hints() -> list[tuple[str, str]]:
+    """(kind, hint): where each kind's webhook address and security settings are found."""
+    return [(kind, str(channel.hint)) for kind, channel in CHANNELS.items() if channel.hint]
+
+
+def secret_hints() -> list[tuple[str, str]]:
+    """(kinds, hint): where the signing secret is found, each hint once with the kinds it serves."""
+    found: dict[str, list[str]] = {}
+    for kind, channel in CHANNELS.items():
+        if channel.secret and channel.secret_hint:
+            found.setdefault(str(channel.secret_hint), []).append(kind)
+    return [(" ".join(kinds), hint) for hint, kinds in found.items()]
+
+
+def form_kinds() -> dict[str, str]:
+    """For each part of the robot form, the kinds that use it (the form's data-kinds attribute)."""
+    return {
+        "keywords": " ".join(kind for kind in KINDS if CHANNELS[kind].keywords),
+        "secret": " ".join(kind for kind in KINDS if CHANNELS[kind].secret),
+        "style": " ".join(kind for kind in KINDS if len(CHANNELS[kind].styles) > 1),
+        "at_all": " ".join(kind for kind in KINDS if CHANNELS[kind].at_all),
+        "secret_parts": " ".join(kind for kind in KINDS if CHANNELS[kind].secret_parts),
+    }
+
+
 def mention_notice(robot: Robot) -> str | None:
     """What to tell about @mentions for this robot when they cannot work as one would think (Feishu)."""
     if robot.kind not in KINDS:
@@ -305,7 +325,7 @@ def mention_notices() -> list[tuple[str, str, str]]:
         channel = CHANNELS[kind]
         by_style = {
             style: channel.mention_notice(RobotSettings(kind=kind, webhook_url="", style=style))
-            for style in channel.STYLES
+            for style in channel.styles
         }
         if len(set(by_style.values())) == 1:  # the same whatever the style
             by_style = {"": next(iter(by_style.values()))}

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.emulators import deliver, send
 from tests.emulators.dingtalk import DingTalkEmulator
 from webapp.notifications.channels import dingtalk
+from webapp.notifications.channels.addresses import check_webhook_url
 from webapp.notifications.channels.base import TRUNCATION_MARKER, HttpRequest, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Status
 
@@ -92,7 +93,7 @@ def test_markdown_title_is_never_empty():
 
 
 def test_no_mention_notice():
-    assert dingtalk.mention_notice(settings()) is None
+    assert dingtalk.CHANNEL.mention_notice(settings()) is None
 
 
 @pytest.mark.parametrize("style", ["text", "markdown"])
@@ -191,13 +192,18 @@ def test_stale_timestamp_and_bad_signature_read_differently():
 
 
 def test_official_address_passes_and_gateways_are_advised():
-    assert dingtalk.check_url(URL).warning is None
-    assert dingtalk.check_url(f"http://10.0.0.8/ding/robot/send?access_token={TOKEN}").warning is None
-    assert "WeCom" in dingtalk.check_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc").warning
+    assert check_webhook_url("dingtalk", URL).warning is None
+    assert (
+        check_webhook_url("dingtalk", f"http://10.0.0.8/ding/robot/send?access_token={TOKEN}").warning is None
+    )
+    assert (
+        "WeCom"
+        in check_webhook_url("dingtalk", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc").warning
+    )
 
 
 def test_bare_token_is_refused():
-    assert "access_token=" in dingtalk.check_url(TOKEN).error
+    assert "access_token=" in check_webhook_url("dingtalk", TOKEN).error
 
 
 def test_token_is_masked_in_the_record_while_the_sign_stays_readable():

@@ -7,6 +7,7 @@ import pytest
 
 from tests.emulators import deliver
 from webapp.notifications.channels import feishu
+from webapp.notifications.channels.addresses import check_webhook_url
 from webapp.notifications.channels.base import TRUNCATION_MARKER, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Status
 
@@ -213,18 +214,18 @@ def test_keyword_hint_without_keywords_says_none_are_set():
 
 
 def test_official_address_passes_and_a_lark_one_is_flagged():
-    assert feishu.check_url(URL).warning is None
-    check = feishu.check_url(f"https://open.larksuite.com/open-apis/bot/v2/hook/{TOKEN}")
+    assert check_webhook_url("feishu", URL).warning is None
+    check = check_webhook_url("feishu", f"https://open.larksuite.com/open-apis/bot/v2/hook/{TOKEN}")
     assert check.ok and "Lark" in check.warning
 
 
 def test_gateway_address_with_the_hook_path_is_fine():
-    check = feishu.check_url(f"http://nginx.intra:8080/feishu/open-apis/bot/v2/hook/{TOKEN}")
+    check = check_webhook_url("feishu", f"http://nginx.intra:8080/feishu/open-apis/bot/v2/hook/{TOKEN}")
     assert check.ok and check.warning is None
 
 
 def test_bare_token_is_refused():
-    check = feishu.check_url(TOKEN)
+    check = check_webhook_url("feishu", TOKEN)
     assert not check.ok and "open.feishu.cn/open-apis/bot/v2/hook/" in check.error
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from tests.emulators import deliver
 from webapp.notifications.channels import feishu, lark
+from webapp.notifications.channels.addresses import check_webhook_url
 from webapp.notifications.channels.base import CHANNELS, RobotMessage, RobotSettings
 from webapp.notifications.outcome import Status
 
@@ -22,11 +23,11 @@ def settings(url: str = URL, **kwargs) -> RobotSettings:
 
 
 def test_lark_reuses_feishu_code():
-    assert CHANNELS["lark"] is lark
+    assert CHANNELS["lark"] is lark.CHANNEL
     assert lark.build_request is feishu.build_request
-    assert lark.classify is feishu.classify
+    assert lark.CHANNEL.replies is feishu.CHANNEL.replies
     assert lark.sign is feishu.sign
-    assert lark.KIND == "lark" and lark.OFFICIAL_HOSTS == ("open.larksuite.com",)
+    assert lark.CHANNEL.kind == "lark" and lark.CHANNEL.official_hosts == ("open.larksuite.com",)
 
 
 def test_known_answer_signature():
@@ -42,17 +43,17 @@ def test_request_goes_to_the_lark_address_signed_in_the_body():
 
 
 def test_official_lark_address_passes_and_a_feishu_one_is_flagged():
-    assert lark.check_url(URL).warning is None
-    check = lark.check_url(f"https://open.feishu.cn/open-apis/bot/v2/hook/{TOKEN}")
+    assert check_webhook_url("lark", URL).warning is None
+    check = check_webhook_url("lark", f"https://open.feishu.cn/open-apis/bot/v2/hook/{TOKEN}")
     assert check.ok and "Feishu" in check.warning and "Lark" in check.warning
 
 
 def test_gateway_with_the_hook_path_does_not_pretend_to_know_feishu_from_lark():
-    assert lark.check_url(f"https://gw.intra/lark/open-apis/bot/v2/hook/{TOKEN}").warning is None
+    assert check_webhook_url("lark", f"https://gw.intra/lark/open-apis/bot/v2/hook/{TOKEN}").warning is None
 
 
 def test_bare_token_is_refused_with_the_lark_example():
-    check = lark.check_url(TOKEN)
+    check = check_webhook_url("lark", TOKEN)
     assert not check.ok and "open.larksuite.com" in check.error
 
 

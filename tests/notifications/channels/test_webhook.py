@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.emulators import deliver, send
 from webapp.notifications.channels import webhook
+from webapp.notifications.channels.addresses import check_webhook_url
 from webapp.notifications.channels.base import RobotMessage, RobotSettings, to_json_bytes
 from webapp.notifications.outcome import Status
 
@@ -174,10 +175,10 @@ def test_without_a_secret_a_401_is_not_blamed_on_the_signature():
 
 
 def test_any_http_address_is_fine_but_a_robot_address_is_flagged():
-    assert webhook.check_url("http://10.0.0.5:8080/hooks/herald").warning is None
-    check = webhook.check_url("https://open.feishu.cn/open-apis/bot/v2/hook/2d4e6f80-1a3b")
+    assert check_webhook_url("webhook", "http://10.0.0.5:8080/hooks/herald").warning is None
+    check = check_webhook_url("webhook", "https://open.feishu.cn/open-apis/bot/v2/hook/2d4e6f80-1a3b")
     assert check.ok and "Feishu" in check.warning
-    assert not webhook.check_url("hooks.example.com/herald").ok
+    assert not check_webhook_url("webhook", "hooks.example.com/herald").ok
 
 
 # End to end against a receiver that verifies like the documentation says.

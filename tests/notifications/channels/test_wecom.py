@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tests.emulators import deliver, send
 from webapp.notifications.channels import wecom
+from webapp.notifications.channels.addresses import check_webhook_url
 from webapp.notifications.channels.base import (
     CHANNELS,
     TRUNCATION_MARKER,
@@ -35,8 +36,8 @@ def settings(url: str = URL, **kwargs) -> RobotSettings:
 
 
 def test_registry_names_the_module():
-    assert CHANNELS["wecom"] is wecom
-    assert list(CHANNELS) == ["wecom", "feishu", "lark", "dingtalk", "webhook"]
+    assert CHANNELS["wecom"] is wecom.CHANNEL
+    assert list(CHANNELS)[:5] == ["wecom", "feishu", "lark", "dingtalk", "webhook"]  # the form's order
 
 
 def test_text_message_mentions_receivers_by_mobile():
@@ -195,13 +196,13 @@ def test_http_200_with_an_error_code_is_not_success():
 
 
 def test_official_address_passes_without_warning():
-    check = wecom.check_url(URL)
+    check = check_webhook_url("wecom", URL)
     assert check.ok and check.warning is None
 
 
 @pytest.mark.parametrize("pasted", [KEY, f"key={KEY}", f" {KEY} "])
 def test_bare_key_is_refused_with_the_address_to_paste(pasted):
-    check = wecom.check_url(pasted)
+    check = check_webhook_url("wecom", pasted)
     assert not check.ok
     assert "whole webhook address" in check.error
     assert "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" in check.error
@@ -209,28 +210,28 @@ def test_bare_key_is_refused_with_the_address_to_paste(pasted):
 
 @pytest.mark.parametrize("url", ["", "   ", "qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x", "ftp://host/x"])
 def test_what_is_not_an_address_is_refused(url):
-    assert not wecom.check_url(url).ok
+    assert not check_webhook_url("wecom", url).ok
 
 
 def test_gateway_forwarding_the_official_path_is_fine():
-    check = wecom.check_url(f"http://10.1.2.3:8080/wecom/cgi-bin/webhook/send?key={KEY}")
+    check = check_webhook_url("wecom", f"http://10.1.2.3:8080/wecom/cgi-bin/webhook/send?key={KEY}")
     assert check.ok and check.warning is None
 
 
 def test_other_intranet_address_is_accepted_with_advice():
-    check = wecom.check_url("http://robots.intra.example.com/team-a")
+    check = check_webhook_url("wecom", "http://robots.intra.example.com/team-a")
     assert check.ok
     assert "intranet gateway" in check.warning
 
 
 def test_an_address_of_another_kind_is_accepted_with_a_warning():
-    check = wecom.check_url("https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789")
+    check = check_webhook_url("wecom", "https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789")
     assert check.ok
     assert "DingTalk" in check.warning and "WeCom" in check.warning
 
 
 def test_official_host_without_a_key_warns():
-    check = wecom.check_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send")
+    check = check_webhook_url("wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send")
     assert check.ok and "webhook address looks like" in check.warning
 
 

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.blueprints.robots import bp
-from webapp.blueprints.robots.forms import KIND_HINTS, SECRET_HINTS, GatewayForm, RobotForm, UseGatewayForm
+from webapp.blueprints.robots.forms import GatewayForm, RobotForm, UseGatewayForm
 from webapp.models import Project, Robot
 from webapp.services import ServiceError
 from webapp.services import robots as robot_service
@@ -95,8 +95,9 @@ def _form_page(project: Project, form: RobotForm, robot: Robot | None):
         robot=robot,
         current_url=robot_service.shown_url(robot) if robot else "",
         url_dropped=url_dropped,
-        kind_hints=KIND_HINTS,
-        secret_hints=SECRET_HINTS,
+        kind_hints=robot_service.kind_hints(),
+        secret_hints=robot_service.secret_hints(),
+        form_kinds=robot_service.form_kinds(),
         mention_notices=robot_service.mention_notices(),
         examples=robot_service.example_urls(),
         section="robots",

@@ -1,56 +1,45 @@
 """DingTalk (钉钉) custom robot: text or markdown, keywords, @mentions by mobile, signing in the query."""
 
 import base64
-from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import (
-    HttpRequest,
-    RobotMessage,
-    RobotSettings,
-    UrlCheck,
-    check_webhook_url,
+from webapp.notifications.channels.building import (
     epoch_millis,
     fit,
     hmac_sha256,
-    inert_markup,
     json_request,
-    query_params,
-    settings_secrets,
     text_lines,
     to_json_bytes,
 )
+from webapp.notifications.channels.markup import inert_markup
+from webapp.notifications.channels.message import HttpRequest, RobotMessage, RobotSettings, settings_secrets
 from webapp.notifications.channels.replies import (
+    Reply,
+    ReplyRule,
+    busy,
     herald_fault,
     ip_not_allowed,
     keyword_missing,
-    outcome,
     parse_json,
     provider_code,
     rate_limited,
-    raw_reply,
-    refused,
     robot_gone,
+    sent,
     sign_mismatch,
     stale_timestamp,
     too_large,
-    transport,
 )
-from webapp.notifications.outcome import Outcome, Status
+from webapp.notifications.channels.spec import Channel, Window
+from webapp.notifications.channels.urls import query_params
 
-KIND = "dingtalk"
-LABEL = _l("DingTalk")
-OFFICIAL_HOSTS = ("oapi.dingtalk.com",)
-EXAMPLE_URL = "https://oapi.dingtalk.com/robot/send?access_token=…"
-STYLES = ("text", "markdown")
-USES_KEYWORDS = True
-USES_SECRET = True
 MAX_BODY_BYTES = 20_000  # the whole request body; 460101 beyond
 LINK_LABEL = _l("Open in Herald")
 SIGN_PARAMS = ("timestamp", "sign")
+SECURITY = 310000  # four security checks share this code; only the wording tells them apart
 
 
 def escape_text(text: str) -> str:
@@ -58,18 +47,9 @@ def escape_text(text: str) -> str:
     return inert_markup(text)
 
 
-def mention_notice(settings: RobotSettings) -> str | None:
-    """DingTalk @mentions by mobile in both styles: nothing to warn about."""
-    return None
-
-
 def matches_shape(parts: SplitResult) -> bool:
     """Whether an address has the path and token of a DingTalk webhook, whatever the host (a gateway)."""
     return parts.path.rstrip("/").endswith("/robot/send") and bool(query_params(parts).get("access_token"))
-
-
-def check_url(url: str) -> UrlCheck:
-    return check_webhook_url(KIND, url)
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -129,36 +109,11 @@ def _markdown(title: str, body: str, message: RobotMessage, settings: RobotSetti
     return {"msgtype": "markdown", "markdown": markdown, "at": _at(message, settings)}
 
 
-def classify(
-    status_code: int,
-    headers: Mapping[str, str] | None,
-    body_text: str,
-    *,
-    settings: RobotSettings | None = None,
-    now: datetime | None = None,
-) -> Outcome:
-    """Read DingTalk's reply: success only when errcode is 0 (it answers HTTP 200 to nearly everything)."""
-    raw = raw_reply(status_code, body_text, settings_secrets(settings))
+def read_reply(status_code: int, body_text: str) -> tuple[Any, str]:
+    """errcode and errmsg: DingTalk answers HTTP 200 to nearly everything."""
     reply = parse_json(body_text)
     code = provider_code(reply, "errcode") if reply else None
-    if code is None or status_code >= 500:
-        return transport(status_code, headers, body_text, raw, settings)
-    if code == 0:
-        return outcome(Status.SENT, code=code, raw=raw)
-    errmsg = str(reply.get("errmsg", ""))
-    if code == 310000:
-        return _security(errmsg, raw, settings, now, headers)
-    if code in (300001, 300005):
-        return robot_gone(code, raw)
-    if code == 130101:
-        return rate_limited(code, raw)
-    if code == 460101:
-        return too_large(code, raw)
-    if code in (40035, 400402, 400403):
-        return herald_fault(code, raw, errmsg)
-    if code == -1:  # "系统繁忙"
-        return outcome(Status.RETRY, _l("DingTalk is busy."), _l("Herald will try again later."), code, raw)
-    return refused(code, raw, errmsg)
+    return code, str(reply.get("errmsg", "")) if reply else ""
 
 
 def meaning(errmsg: str) -> str:
@@ -171,21 +126,56 @@ def meaning(errmsg: str) -> str:
     return text.split(", more:", 1)[0].strip().lower()
 
 
-def _security(
-    errmsg: str,
-    raw: str,
-    settings: RobotSettings | None,
-    now: datetime | None,
-    headers: Mapping[str, str] | None,
-) -> Outcome:
-    """310000 stands for four security checks; only the wording tells them apart."""
-    what = meaning(errmsg)
-    if "keyword" in what or "关键词" in what:
-        return keyword_missing(310000, raw, settings)
-    if "timestamp" in what or "过期" in what:
-        return stale_timestamp(310000, raw, now, headers)
-    if "sign" in what or "签名" in what:
-        return sign_mismatch(310000, raw, now, headers)
-    if "whitelist" in what or "白名单" in what or what.startswith("ip "):
-        return ip_not_allowed(310000, raw)
-    return refused(310000, raw, errmsg)
+def _means(*words: str):
+    """A condition on a 310000 reply: its description (in any of its styles) holds one of the words."""
+
+    def holds(reply: Reply) -> bool:
+        what = meaning(reply.message)
+        return any(word in what for word in words)
+
+    return holds
+
+
+def _ip_refused(reply: Reply) -> bool:
+    what = meaning(reply.message)
+    return "whitelist" in what or "白名单" in what or what.startswith("ip ")
+
+
+REPLIES = (
+    ReplyRule({0}, sent),
+    ReplyRule({SECURITY}, keyword_missing, when=_means("keyword", "关键词")),
+    ReplyRule({SECURITY}, stale_timestamp, when=_means("timestamp", "过期")),
+    ReplyRule({SECURITY}, sign_mismatch, when=_means("sign", "签名")),
+    ReplyRule({SECURITY}, ip_not_allowed, when=_ip_refused),
+    ReplyRule({300001, 300005}, robot_gone),
+    ReplyRule({130101}, rate_limited),
+    ReplyRule({460101}, too_large),
+    ReplyRule({40035, 400402, 400403}, herald_fault),
+    ReplyRule({-1}, busy(_l("DingTalk is busy."))),  # "系统繁忙"
+)
+
+CHANNEL = Channel(
+    kind="dingtalk",
+    label=_l("DingTalk"),
+    build_request=build_request,
+    read_reply=read_reply,
+    replies=REPLIES,
+    escape_text=escape_text,
+    official_hosts=("oapi.dingtalk.com",),
+    example_url="https://oapi.dingtalk.com/robot/send?access_token=…",
+    matches_shape=matches_shape,
+    api_folder="/robot/",
+    styles=("text", "markdown"),
+    keywords=True,
+    secret=True,
+    mentions=True,
+    at_all=True,
+    rate_windows=(Window(20, 60),),
+    hint=_l(
+        "In the DingTalk group: Settings → Smart group assistant → Add robot → Custom; copy the webhook "
+        "address (…/robot/send?access_token=…). Its security settings need custom keywords or signing "
+        "(a secret starting with SEC): enter the same here."
+    ),
+    secret_hint=_l("DingTalk: security settings → signing (加签) → the secret starting with SEC."),
+)
+classify = CHANNEL.classify

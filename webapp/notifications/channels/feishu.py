@@ -2,28 +2,25 @@
 
 import base64
 import re
-from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import SplitResult
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import (
-    HttpRequest,
-    RobotMessage,
-    RobotSettings,
-    UrlCheck,
-    check_webhook_url,
+from webapp.notifications.channels.building import (
     epoch_seconds,
     fit,
     hmac_sha256,
-    inert_markup,
     json_request,
-    settings_secrets,
     text_lines,
     to_json_bytes,
 )
+from webapp.notifications.channels.markup import inert_markup
+from webapp.notifications.channels.message import HttpRequest, RobotMessage, RobotSettings, settings_secrets
 from webapp.notifications.channels.replies import (
+    Reply,
+    ReplyRule,
     herald_fault,
     ip_not_allowed,
     keyword_missing,
@@ -31,22 +28,13 @@ from webapp.notifications.channels.replies import (
     parse_json,
     provider_code,
     rate_limited,
-    raw_reply,
-    refused,
     robot_gone,
+    sent,
     sign_mismatch,
-    transport,
 )
+from webapp.notifications.channels.spec import Channel, Window
 from webapp.notifications.outcome import Outcome, Status
 
-KIND = "feishu"
-API = "feishu"  # Lark speaks the same API on another host
-LABEL = _l("Feishu")
-OFFICIAL_HOSTS = ("open.feishu.cn",)
-EXAMPLE_URL = "https://open.feishu.cn/open-apis/bot/v2/hook/…"
-STYLES = ("text", "markdown")  # markdown is sent as Feishu's rich text ("post")
-USES_KEYWORDS = True
-USES_SECRET = True
 # The documented limit is 20 KB for the whole request body (9499 Bad Request beyond); stay just under.
 MAX_BODY_BYTES = 20_000
 HOOK_PATH = re.compile(r"/open-apis/bot/v2/hook/[^/]+/?$")
@@ -71,10 +59,6 @@ def mention_notice(settings: RobotSettings) -> str | None:
 def matches_shape(parts: SplitResult) -> bool:
     """Whether an address has the path of a Feishu / Lark webhook, whatever the host (a gateway)."""
     return bool(HOOK_PATH.search(parts.path))
-
-
-def check_url(url: str) -> UrlCheck:
-    return check_webhook_url(KIND, url)
 
 
 def sign(secret: str, timestamp: int) -> str:
@@ -119,41 +103,14 @@ def _post(title: str, body: str, message: RobotMessage, settings: RobotSettings)
     return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": title, "content": paragraphs}}}}
 
 
-def classify(
-    status_code: int,
-    headers: Mapping[str, str] | None,
-    body_text: str,
-    *,
-    settings: RobotSettings | None = None,
-    now: datetime | None = None,
-) -> Outcome:
-    """Read the reply: success only when code is 0; errors come as HTTP 200 too, except 9499 and 404."""
-    raw = raw_reply(status_code, body_text, settings_secrets(settings))
+def read_reply(status_code: int, body_text: str) -> tuple[Any, str]:
+    """code and msg: errors come as HTTP 200 too, except 9499 (400) and a wrong path (404)."""
     reply = parse_json(body_text)
     code = provider_code(reply, "code") if reply else None
-    if code is None or status_code >= 500 or status_code == 404:
-        return transport(status_code, headers, body_text, raw, settings)
-    if code == 0 and 200 <= status_code < 300:
-        return outcome(Status.SENT, code=code, raw=raw)
-    msg = str(reply.get("msg", ""))
-    if code == 19024:
-        return keyword_missing(code, raw, settings)
-    if code == 19021:
-        return sign_mismatch(code, raw, now, headers)
-    if code == 19022:
-        return ip_not_allowed(code, raw)
-    if code == 19001:
-        return robot_gone(code, raw)
-    if code == 11232 or (code == 9499 and "too many" in msg.lower()):
-        return rate_limited(code, raw)
-    if code == 9499:
-        return _bad_request(code, raw)
-    if code == 19002:
-        return herald_fault(code, raw, msg)
-    return refused(code, raw, msg)
+    return code, str(reply.get("msg", "")) if reply else ""
 
 
-def _bad_request(code: int, raw: str) -> Outcome:
+def _bad_request(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
         _l("Refused as a bad request: the message is over 20 KB or not in the expected shape."),
@@ -161,6 +118,49 @@ def _bad_request(code: int, raw: str) -> Outcome:
             "Shorten the robot template in Message settings. If a short message fails too, a gateway in "
             "between may be altering the request; report it with this delivery's details."
         ),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
+
+
+REPLIES = (
+    ReplyRule({0}, sent, statuses=range(200, 300)),
+    ReplyRule({19024}, keyword_missing),
+    ReplyRule({19021}, sign_mismatch),
+    ReplyRule({19022}, ip_not_allowed),
+    ReplyRule({19001}, robot_gone),
+    ReplyRule({11232}, rate_limited),
+    ReplyRule({9499}, rate_limited, words=("too many",)),
+    ReplyRule({9499}, _bad_request),
+    ReplyRule({19002}, herald_fault),
+)
+RATE_WINDOWS = (Window(5, 1), Window(100, 60))
+SECRET_HINT = _l("Feishu and Lark: security settings → signature verification → the secret shown there.")
+
+CHANNEL = Channel(
+    kind="feishu",
+    label=_l("Feishu"),
+    build_request=build_request,
+    read_reply=read_reply,
+    replies=REPLIES,
+    escape_text=escape_text,
+    official_hosts=("open.feishu.cn",),
+    example_url="https://open.feishu.cn/open-apis/bot/v2/hook/…",
+    matches_shape=matches_shape,
+    api="feishu",  # Lark speaks the same API on another host
+    api_folder="/open-apis/bot/v2/hook/",
+    styles=("text", "markdown"),  # markdown is sent as Feishu's rich text ("post")
+    keywords=True,
+    secret=True,
+    at_all=True,
+    rate_windows=RATE_WINDOWS,
+    hint=_l(
+        "In the Feishu group: Settings → Group robots → Add robot → Custom robot; copy the webhook address "
+        "(…/open-apis/bot/v2/hook/…). If its security settings have custom keywords or signature "
+        "verification, enter the same keywords and the secret here."
+    ),
+    secret_hint=SECRET_HINT,
+    mention_notice=mention_notice,
+    transport_statuses=frozenset({404}),
+)
+classify = CHANNEL.classify

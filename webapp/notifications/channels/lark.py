@@ -1,48 +1,42 @@
 """Lark custom robot: Feishu's API on open.larksuite.com, so everything but the address comes from feishu."""
 
+from dataclasses import replace
+
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import UrlCheck, check_webhook_url
+from webapp.notifications.channels import feishu
 from webapp.notifications.channels.feishu import (
-    API,
     MAX_BODY_BYTES,
     MENTION_NOTICE,
-    STYLES,
-    USES_KEYWORDS,
-    USES_SECRET,
     build_request,
-    classify,
     escape_text,
     matches_shape,
     mention_notice,
     sign,
 )
 
-KIND = "lark"
-LABEL = _l("Lark")
-OFFICIAL_HOSTS = ("open.larksuite.com",)
-EXAMPLE_URL = "https://open.larksuite.com/open-apis/bot/v2/hook/…"
+CHANNEL = replace(
+    feishu.CHANNEL,
+    kind="lark",
+    label=_l("Lark"),
+    official_hosts=("open.larksuite.com",),
+    example_url="https://open.larksuite.com/open-apis/bot/v2/hook/…",
+    hint=_l(
+        "In the Lark group: Settings → Bots → Add bot → Custom bot; copy the webhook address "
+        "(open.larksuite.com/open-apis/bot/v2/hook/…). If its security settings have custom keywords or "
+        "signature verification, enter the same keywords and the secret here."
+    ),
+)
+classify = CHANNEL.classify
 
 __all__ = [
-    "API",
-    "EXAMPLE_URL",
-    "KIND",
-    "LABEL",
+    "CHANNEL",
     "MAX_BODY_BYTES",
     "MENTION_NOTICE",
-    "OFFICIAL_HOSTS",
-    "STYLES",
-    "USES_KEYWORDS",
-    "USES_SECRET",
     "build_request",
-    "escape_text",
-    "check_url",
     "classify",
+    "escape_text",
     "matches_shape",
     "mention_notice",
     "sign",
 ]
-
-
-def check_url(url: str) -> UrlCheck:
-    return check_webhook_url(KIND, url)

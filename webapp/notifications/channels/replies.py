@@ -1,23 +1,23 @@
-"""Reading a provider's reply: codes, raw text, and the plain-language cause and fix for each failure."""
+"""Reading a provider's reply: the reply as a channel sees it, its tables' rows, and the shared hints.
+
+A channel declares its replies as a table of rules (like the SMTP rules in diagnosis.py); the opening every
+channel shares (raw text, the provider's code, falling back to the transport's reading) lives in spec.py.
+"""
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import (
-    CHANNELS,
-    KINDS,
-    RAW_MAX_CHARS,
-    RobotSettings,
-    mask_url,
-    scrub,
-)
+from webapp.notifications.channels.masking import scrub
+from webapp.notifications.channels.message import RobotSettings
 from webapp.notifications.outcome import Outcome, Status
+
+RAW_MAX_CHARS = 4000  # how much of a reply the delivery record keeps
 
 
 def parse_json(body_text: str) -> dict[str, Any] | None:
@@ -90,58 +90,106 @@ def keywords_text(settings: RobotSettings | None) -> str:
     return ", ".join(keywords) if keywords else str(_l("(none set in Herald)"))
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A provider's reply being read: as received, and the provider's own code and words when it has them."""
+
+    status_code: int
+    headers: Mapping[str, str] | None
+    text: str
+    raw: str  # what the delivery record keeps: cut to size, secrets masked
+    code: Any = None  # the provider's own code (errcode, code, Slack's word); None: the reply has none
+    message: str = ""  # the provider's own words about it (errmsg, msg), for matching and for showing
+    settings: RobotSettings | None = None
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReplyRule:
+    """One row of a channel's reply table: the codes it covers, and the outcome it gives them.
+
+    `words`: one of them must be in the provider's message (lowercased); `statuses`: the HTTP statuses it
+    covers, when the code alone does not decide; `when`: any further condition on the reply.
+    """
+
+    codes: Collection[Any]
+    explain: Callable[[Reply], Outcome]
+    words: tuple[str, ...] = ()
+    statuses: Collection[int] = ()
+    when: Callable[[Reply], bool] | None = None
+
+    def matches(self, reply: Reply) -> bool:
+        if self.codes and reply.code not in self.codes:
+            return False
+        if self.statuses and reply.status_code not in self.statuses:
+            return False
+        if self.words and not any(word in reply.message.lower() for word in self.words):
+            return False
+        return self.when is None or self.when(reply)
+
+
+def explain(reply: Reply, rules: Sequence[ReplyRule]) -> Outcome:
+    """The outcome of the first rule the reply matches; a refusal in the provider's words if none does."""
+    rule = next((rule for rule in rules if rule.matches(reply)), None)
+    return rule.explain(reply) if rule is not None else refused(reply)
+
+
+def sent(reply: Reply) -> Outcome:
+    return outcome(Status.SENT, code=reply.code, raw=reply.raw)
+
+
 # Shared plain-language hints, so one cause reads the same for every provider.
 
 
-def keyword_missing(code: Any, raw: str, settings: RobotSettings | None) -> Outcome:
+def keyword_missing(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
         _l(
             "Keyword missing: the group's robot found none of its custom keywords in the message. "
             "The robot's keywords in Herald are: %(keywords)s.",
-            keywords=keywords_text(settings),
+            keywords=keywords_text(reply.settings),
         ),
         _l(
             "Herald adds the first keyword to every message, so make the keywords here match the ones in "
             "the group's robot settings (security settings → custom keywords)."
         ),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def sign_mismatch(code: Any, raw: str, now: datetime | None, headers: Mapping[str, str] | None) -> Outcome:
+def sign_mismatch(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
         _l(
             "Signature refused: the signing secret is wrong, or this server's clock is off by more than an "
             "hour (%(clock)s).",
-            clock=clock_note(now, headers),
+            clock=clock_note(reply.now, reply.headers),
         ),
         _l(
             "Copy the secret again from the group's robot settings (security settings → signature), and "
             "make sure this server's clock is synchronised (NTP)."
         ),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def stale_timestamp(code: Any, raw: str, now: datetime | None, headers: Mapping[str, str] | None) -> Outcome:
+def stale_timestamp(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
         _l(
             "Timestamp refused: this server's clock differs from the provider's by more than an hour "
             "(%(clock)s).",
-            clock=clock_note(now, headers),
+            clock=clock_note(reply.now, reply.headers),
         ),
         _l("Synchronise this server's clock (NTP); Herald signs every message afresh."),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def robot_gone(code: Any, raw: str) -> Outcome:
+def robot_gone(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
         _l("The robot was removed from the group, or the webhook address is wrong."),
@@ -149,12 +197,12 @@ def robot_gone(code: Any, raw: str) -> Outcome:
             "Copy the webhook address again from the group's robot settings; if the robot was removed, "
             "add a new one and update the address here."
         ),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def rate_limited(code: Any, raw: str) -> Outcome:
+def rate_limited(reply: Reply) -> Outcome:
     return outcome(
         Status.RETRY,
         _l("Too many messages: the provider limits how often a robot may post."),
@@ -162,22 +210,22 @@ def rate_limited(code: Any, raw: str) -> Outcome:
             "Herald will try again later. If this happens often, switch off events this robot does not "
             "need in Message settings."
         ),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def too_large(code: Any, raw: str) -> Outcome:
+def too_large(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
         _l("The message is larger than the provider accepts."),
         _l("Shorten the robot template in Message settings; Herald trims messages to the known limits."),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def ip_not_allowed(code: Any, raw: str) -> Outcome:
+def ip_not_allowed(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
         _l("The robot refused this server's address: it is not on the robot's IP allowlist."),
@@ -185,250 +233,35 @@ def ip_not_allowed(code: Any, raw: str) -> Outcome:
             "The robot's IP allowlist must contain the address Herald (or its proxy) sends from: add it in "
             "the group's robot settings (security settings → IP address), or remove the allowlist."
         ),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def herald_fault(code: Any, raw: str, what: str) -> Outcome:
+def herald_fault(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
-        _l("The provider did not accept the message's format: %(what)s.", what=what),
+        _l("The provider did not accept the message's format: %(what)s.", what=reply.message),
         _l("This is Herald's fault, not yours: please report it with this delivery's details."),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def refused(code: Any, raw: str, message: str) -> Outcome:
+def refused(reply: Reply) -> Outcome:
     return outcome(
         Status.FAILED,
-        _l("The provider refused the message: %(message)s", message=message),
+        _l("The provider refused the message: %(message)s", message=reply.message),
         _l("Check the robot's settings in the group, then use Send test message."),
-        code,
-        raw,
+        reply.code,
+        reply.raw,
     )
 
 
-def gateway_address(kind: str, url: str) -> str | None:
-    """The gateway's host[:port] when a robot's address is not its provider's (an nginx forward), else None.
+def busy(cause: Any) -> Callable[[Reply], Outcome]:
+    """The provider's own "system busy" (errcode -1): it passes, so try again later."""
 
-    A generic webhook has no official host, so its receiver is never taken for a gateway.
-    """
-    if kind not in KINDS or kind == "webhook":
-        return None
-    try:
-        parts = urlsplit((url or "").strip())
-        hostname = (parts.hostname or "").lower()
-    except ValueError:
-        return None
-    official = {host for other in KINDS for host in getattr(CHANNELS[other], "OFFICIAL_HOSTS", ())}
-    if not hostname or hostname in official:
-        return None
-    return parts.netloc.rsplit("@", 1)[-1]
+    def explain_busy(reply: Reply) -> Outcome:
+        return outcome(Status.RETRY, cause, _l("Herald will try again later."), reply.code, reply.raw)
 
-
-def official_host(kind: str) -> str:
-    hosts = getattr(CHANNELS[kind], "OFFICIAL_HOSTS", ()) if kind in KINDS else ()
-    return hosts[0] if hosts else ""
-
-
-def transport(
-    status_code: int,
-    headers: Mapping[str, str] | None,
-    body_text: str,
-    raw: str,
-    settings: RobotSettings | None = None,
-) -> Outcome:
-    """What a reply without a provider code means: 5xx, 3xx, 4xx, an HTML page, or text that is not JSON.
-
-    Given the robot's settings, a reply that came through an intranet gateway is explained as the gateway's.
-    """
-    gateway = gateway_address(settings.kind, settings.webhook_url) if settings else None
-    if gateway:
-        hint = _through_gateway(status_code, headers, body_text, raw, settings, gateway)
-        if hint is not None:
-            return hint
-    return _transport(status_code, headers, body_text, raw)
-
-
-def _through_gateway(
-    status_code: int,
-    headers: Mapping[str, str] | None,
-    body_text: str,
-    raw: str,
-    settings: RobotSettings,
-    gateway: str,
-) -> Outcome | None:
-    """The gateway's own failures: cannot reach the provider, no matching location, refused by allow/deny."""
-    code = f"HTTP {status_code}"
-    provider, host = CHANNELS[settings.kind].LABEL, official_host(settings.kind)
-    html = is_html(headers, body_text)
-    if status_code == 404:
-        return _gateway_404(code, raw, settings, gateway, provider, html or not parse_json(body_text))
-    if status_code == 403 and html:
-        return outcome(
-            Status.FAILED,
-            _l("The gateway at %(gateway)s refused Herald (HTTP 403).", gateway=gateway),
-            _l(
-                "The allow / deny lines of the location in nginx.conf must allow the address Herald's "
-                "server connects from; reload nginx after changing them (nginx -s reload)."
-            ),
-            code,
-            raw,
-        )
-    if status_code in (502, 504) or (html and status_code >= 400 and status_code not in (401, 407)):
-        cause = (
-            _l(
-                "The gateway at %(gateway)s could not reach %(provider)s: it did not answer the gateway in "
-                "time (HTTP 504).",
-                gateway=gateway,
-                provider=provider,
-            )
-            if status_code == 504
-            else _l(
-                "The gateway at %(gateway)s could not reach %(provider)s (HTTP %(status)s).",
-                gateway=gateway,
-                provider=provider,
-                status=status_code,
-            )
-        )
-        return outcome(
-            Status.RETRY if status_code >= 500 else Status.FAILED,
-            cause,
-            _l(
-                "On the gateway host, check that it reaches %(host)s: curl -sS -o /dev/null -w "
-                "'%%{http_code}' https://%(host)s/ ; then read nginx's error.log (name resolution, firewall, "
-                "outbound proxy, certificate checks). Herald tries again later.",
-                host=host,
-            ),
-            code,
-            raw,
-        )
-    if html and status_code < 400:
-        return outcome(
-            Status.FAILED,
-            _l(
-                "The gateway at %(gateway)s answered with a web page (HTTP %(status)s) instead of "
-                "%(provider)s's reply.",
-                gateway=gateway,
-                status=status_code,
-                provider=provider,
-            ),
-            _l(
-                "Something at the gateway's address is not the forward: check that the webhook address "
-                "names the nginx server and its port, and that the location forwards to %(host)s.",
-                host=host,
-            ),
-            code,
-            raw,
-        )
-    return None
-
-
-def _gateway_404(
-    code: str, raw: str, settings: RobotSettings, gateway: str, provider: Any, not_json: bool
-) -> Outcome:
-    path = urlsplit(mask_url(settings.webhook_url)).path
-    if not_json:
-        return outcome(
-            Status.FAILED,
-            _l(
-                "The gateway at %(gateway)s has no forward for this address (HTTP 404 from nginx): the "
-                "location in nginx.conf does not match the webhook path %(path)s.",
-                gateway=gateway,
-                path=path,
-            ),
-            _l(
-                "Make the location in nginx.conf a prefix of that path (Robots → nginx configuration shows "
-                "the block to paste), reload nginx (nginx -s reload), then use Send test message."
-            ),
-            code,
-            raw,
-        )
-    return outcome(
-        Status.FAILED,
-        _l(
-            "%(provider)s answered 404 through the gateway at %(gateway)s: the gateway forwards to a "
-            "wrong path.",
-            provider=provider,
-            gateway=gateway,
-        ),
-        _l(
-            "Check proxy_pass in nginx.conf: it must end with the provider's API folder and a slash, as the "
-            "location does (Robots → nginx configuration shows the block)."
-        ),
-        code,
-        raw,
-    )
-
-
-def _transport(status_code: int, headers: Mapping[str, str] | None, body_text: str, raw: str) -> Outcome:
-    """The generic reading of a reply without a provider code."""
-    code = f"HTTP {status_code}"
-    html = is_html(headers, body_text)
-    gateway = _l(
-        "An HTML page instead of the robot API's JSON usually means a gateway in between (nginx, a proxy, "
-        "a firewall) answered instead of the provider."
-    )
-    if status_code >= 500 or status_code in (408, 429):
-        return outcome(
-            Status.RETRY,
-            _l(
-                "The server answered HTTP %(status)s: it, or a gateway in front of it, is in trouble.",
-                status=status_code,
-            ),
-            gateway if html else _l("Herald will try again later."),
-            code,
-            raw,
-        )
-    if 300 <= status_code < 400:
-        return outcome(
-            Status.FAILED,
-            _l(
-                "The address redirects (to %(location)s); robot APIs never redirect.",
-                location=header(headers, "Location") or "?",
-            ),
-            _l("Use https:// and the exact address, or make the gateway forward instead of redirecting."),
-            code,
-            raw,
-        )
-    if status_code == 407:
-        return outcome(
-            Status.FAILED,
-            _l("The outbound proxy asks for a user name and password (HTTP 407), or refused the ones given."),
-            _l("Enter the proxy's user name and password in System settings → Network, then Test."),
-            code,
-            raw,
-        )
-    if status_code in (401, 403):
-        return outcome(
-            Status.FAILED,
-            _l("Access refused with HTTP %(status)s.", status=status_code),
-            gateway if html else _l("Check the proxy or gateway credentials and the robot's address."),
-            code,
-            raw,
-        )
-    if status_code == 404:
-        return outcome(
-            Status.FAILED,
-            _l("Nothing at this address (HTTP 404): the path is wrong."),
-            _l("Copy the webhook address again; behind a gateway, check its location and path forwarding."),
-            code,
-            raw,
-        )
-    if 400 <= status_code < 500:
-        return outcome(
-            Status.FAILED,
-            _l("The server refused the request with HTTP %(status)s.", status=status_code),
-            gateway if html else _l("Check the robot's address and settings, then use Send test message."),
-            code,
-            raw,
-        )
-    return outcome(
-        Status.FAILED,
-        _l("The reply is not the robot API's JSON, so delivery cannot be confirmed."),
-        gateway if html else _l("Check that the address points at the robot API, not at another web page."),
-        code,
-        raw,
-    )
+    return explain_busy

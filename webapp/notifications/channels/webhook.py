@@ -3,34 +3,18 @@
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
-from urllib.parse import SplitResult
+from datetime import UTC, datetime
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import (
-    UTC,
-    HttpRequest,
-    RobotMessage,
-    RobotSettings,
-    UrlCheck,
-    check_webhook_url,
-    epoch_seconds,
-    json_request,
-    settings_secrets,
-    to_json_bytes,
-)
-from webapp.notifications.channels.replies import outcome, raw_reply, transport
+from webapp.notifications.channels.building import epoch_seconds, json_request, to_json_bytes
+from webapp.notifications.channels.message import HttpRequest, RobotMessage, RobotSettings, settings_secrets
+from webapp.notifications.channels.replies import Reply, ReplyRule, outcome, sent
+from webapp.notifications.channels.spec import Channel
+from webapp.notifications.channels.transport import transport
 from webapp.notifications.outcome import Outcome, Status
 
-KIND = "webhook"
-LABEL = _l("Generic webhook")
-OFFICIAL_HOSTS: tuple[str, ...] = ()
-EXAMPLE_URL = "https://hooks.example.com/herald"
-STYLES = ("text",)
-USES_KEYWORDS = False
-USES_SECRET = True
 VERSION = 1  # of the document's shape; bumped only for changes a receiver would notice
 USER_AGENT = f"Herald-Webhook/{VERSION}"
 EVENT_HEADER = "X-Herald-Event"
@@ -42,20 +26,6 @@ SIGNATURE_HEADER = "X-Herald-Signature"
 def escape_text(text: str) -> str:
     """What a member wrote, as it is: the document is JSON data, and the receiver decides how to show it."""
     return text
-
-
-def mention_notice(settings: RobotSettings) -> str | None:
-    """The receiver gets the mobiles as data: nothing to warn about."""
-    return None
-
-
-def matches_shape(parts: SplitResult) -> bool:
-    """Any address can be a generic webhook; there is no shape to recognise."""
-    return False
-
-
-def check_url(url: str) -> UrlCheck:
-    return check_webhook_url(KIND, url)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -93,38 +63,67 @@ def build_request(message: RobotMessage, settings: RobotSettings, now: datetime)
     return json_request(settings.webhook_url.strip(), doc, secrets=settings_secrets(settings), **headers)
 
 
-def classify(
-    status_code: int,
-    headers: Mapping[str, str] | None,
-    body_text: str,
-    *,
-    settings: RobotSettings | None = None,
-    now: datetime | None = None,
-) -> Outcome:
-    """Any 2xx is success: the receiver is ours to define, and the status is all it promises."""
-    raw = raw_reply(status_code, body_text, settings_secrets(settings))
-    if 200 <= status_code < 300:
-        return outcome(Status.SENT, code=f"HTTP {status_code}", raw=raw)
-    if status_code in (401, 403) and (settings is None or settings.secret):
-        return outcome(
-            Status.FAILED,
-            _l(
-                "The receiver refused the delivery (HTTP %(status)s): usually its signature check failed.",
-                status=status_code,
-            ),
-            _l(
-                "Give the receiver the same secret as this webhook and check the signature as documented; "
-                "make sure both clocks are synchronised."
-            ),
-            f"HTTP {status_code}",
-            raw,
-        )
-    if status_code == 410:
-        return outcome(
-            Status.FAILED,
-            _l("The receiver says this webhook is gone (HTTP 410)."),
-            _l("Ask the receiver's owner for the new address, or delete this webhook."),
-            "HTTP 410",
-            raw,
-        )
-    return transport(status_code, headers, body_text, raw)
+def read_reply(status_code: int, body_text: str) -> tuple[Any, str]:
+    """The receiver is ours to define, and the status is all it promises: the status is the code."""
+    return f"HTTP {status_code}", ""
+
+
+def _signature_refused(reply: Reply) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l(
+            "The receiver refused the delivery (HTTP %(status)s): usually its signature check failed.",
+            status=reply.status_code,
+        ),
+        _l(
+            "Give the receiver the same secret as this webhook and check the signature as documented; "
+            "make sure both clocks are synchronised."
+        ),
+        reply.code,
+        reply.raw,
+    )
+
+
+def _gone(reply: Reply) -> Outcome:
+    return outcome(
+        Status.FAILED,
+        _l("The receiver says this webhook is gone (HTTP 410)."),
+        _l("Ask the receiver's owner for the new address, or delete this webhook."),
+        reply.code,
+        reply.raw,
+    )
+
+
+def _signed(reply: Reply) -> bool:
+    return reply.settings is None or bool(reply.settings.secret)
+
+
+REPLIES = (
+    ReplyRule((), sent, statuses=range(200, 300)),  # any 2xx
+    ReplyRule((), _signature_refused, statuses=(401, 403), when=_signed),
+    ReplyRule((), _gone, statuses=(410,)),
+    ReplyRule((), transport),  # the rest, read as any server's (a receiver has no gateway)
+)
+
+CHANNEL = Channel(
+    kind="webhook",
+    label=_l("Generic webhook"),
+    build_request=build_request,
+    read_reply=read_reply,
+    replies=REPLIES,
+    escape_text=escape_text,
+    example_url="https://hooks.example.com/herald",
+    secret=True,
+    mentions=True,  # as data: the receiver gets the mobiles
+    at_all=True,
+    secret_parts=True,
+    hint=_l(
+        "Any http or https address that accepts a JSON POST: Herald sends the event, the case with its link, "
+        "the actor and the changes, as docs/webhook.md describes. Any 2xx reply counts as delivered."
+    ),
+    secret_hint=_l(
+        "Generic webhook, optional: Herald then signs each request's body with HMAC-SHA256 in the "
+        "X-Herald-Signature header, so the receiver can check it came from Herald."
+    ),
+)
+classify = CHANNEL.classify

@@ -1,45 +1,28 @@
 """WeCom (企业微信) group robot: text or markdown, @mentions by mobile, no keywords and no signing."""
 
-from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from urllib.parse import SplitResult
 
 from flask_babel import lazy_gettext as _l
 
-from webapp.notifications.channels.base import (
-    HttpRequest,
-    RobotMessage,
-    RobotSettings,
-    UrlCheck,
-    check_webhook_url,
-    fit,
-    inert_markup,
-    json_request,
-    query_params,
-    settings_secrets,
-    text_lines,
-)
+from webapp.notifications.channels.building import fit, json_request, text_lines
+from webapp.notifications.channels.markup import inert_markup
+from webapp.notifications.channels.message import HttpRequest, RobotMessage, RobotSettings, settings_secrets
 from webapp.notifications.channels.replies import (
+    ReplyRule,
+    busy,
     herald_fault,
-    outcome,
     parse_json,
     provider_code,
     rate_limited,
-    raw_reply,
-    refused,
     robot_gone,
+    sent,
     too_large,
-    transport,
 )
-from webapp.notifications.outcome import Outcome, Status
+from webapp.notifications.channels.spec import Channel, Window
+from webapp.notifications.channels.urls import query_params
 
-KIND = "wecom"
-LABEL = _l("WeCom")
-OFFICIAL_HOSTS = ("qyapi.weixin.qq.com",)
-EXAMPLE_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"
-STYLES = ("text", "markdown")
-USES_KEYWORDS = False
-USES_SECRET = False
 # Limits on the content field, in UTF-8 bytes (the server answers 40058 beyond them).
 TEXT_MAX_BYTES = 2048
 MARKDOWN_MAX_BYTES = 4096
@@ -63,10 +46,6 @@ def mention_notice(settings: RobotSettings) -> str | None:
 def matches_shape(parts: SplitResult) -> bool:
     """Whether an address has the path and key of a WeCom webhook, whatever the host (a gateway)."""
     return parts.path.rstrip("/").endswith("/cgi-bin/webhook/send") and bool(query_params(parts).get("key"))
-
-
-def check_url(url: str) -> UrlCheck:
-    return check_webhook_url(KIND, url)
 
 
 def build_request(message: RobotMessage, settings: RobotSettings, now: datetime) -> HttpRequest:
@@ -102,37 +81,42 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def classify(
-    status_code: int,
-    headers: Mapping[str, str] | None,
-    body_text: str,
-    *,
-    settings: RobotSettings | None = None,
-    now: datetime | None = None,
-) -> Outcome:
-    """Read WeCom's reply: success only when errcode is 0 (it answers HTTP 200 to nearly everything)."""
-    raw = raw_reply(status_code, body_text, settings_secrets(settings))
+def read_reply(status_code: int, body_text: str) -> tuple[Any, str]:
+    """errcode and errmsg (without its hint, address and link): WeCom answers HTTP 200 to nearly all."""
     reply = parse_json(body_text)
     code = provider_code(reply, "errcode") if reply else None
-    if code is None or status_code >= 500:
-        return transport(status_code, headers, body_text, raw, settings)
-    errmsg = str(reply.get("errmsg", ""))
-    if WRONG_JSON in errmsg.lower():
-        return herald_fault(code, raw, errmsg.split(", hint:")[0])
-    if code == 0:
-        return outcome(Status.SENT, code=code, raw=raw)
-    return _failure(code, errmsg.split(", hint:")[0], raw)
+    return code, str(reply.get("errmsg", "")).split(", hint:")[0] if reply else ""
 
 
-def _failure(code: int, errmsg: str, raw: str) -> Outcome:
-    if code == 93000:
-        return robot_gone(code, raw)
-    if code == 45009:
-        return rate_limited(code, raw)
-    if code == 40058:
-        return too_large(code, raw)
-    if code in (44004, 40008, 40035):
-        return herald_fault(code, raw, errmsg)
-    if code == -1:  # "system busy"
-        return outcome(Status.RETRY, _l("WeCom is busy."), _l("Herald will try again later."), code, raw)
-    return refused(code, raw, errmsg)
+REPLIES = (
+    ReplyRule((), herald_fault, words=(WRONG_JSON,)),  # whatever the errcode, even 0 (PROVIDERS.md)
+    ReplyRule({0}, sent),
+    ReplyRule({93000}, robot_gone),
+    ReplyRule({45009}, rate_limited),
+    ReplyRule({40058}, too_large),
+    ReplyRule({44004, 40008, 40035}, herald_fault),
+    ReplyRule({-1}, busy(_l("WeCom is busy."))),  # "system busy"
+)
+
+CHANNEL = Channel(
+    kind="wecom",
+    label=_l("WeCom"),
+    build_request=build_request,
+    read_reply=read_reply,
+    replies=REPLIES,
+    escape_text=escape_text,
+    official_hosts=("qyapi.weixin.qq.com",),
+    example_url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…",
+    matches_shape=matches_shape,
+    api_folder="/cgi-bin/webhook/",
+    styles=("text", "markdown"),
+    mentions=True,
+    at_all=True,
+    rate_windows=(Window(20, 60),),
+    hint=_l(
+        "In the WeCom group: group settings → Group robots → Add → New robot; copy the webhook address it "
+        "shows (…/cgi-bin/webhook/send?key=…). WeCom robots have no keywords or signing."
+    ),
+    mention_notice=mention_notice,
+)
+classify = CHANNEL.classify
