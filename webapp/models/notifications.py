@@ -91,6 +91,10 @@ class Delivery(db.Model):
     subject: Mapped[str] = mapped_column(String(1000), default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # What a robot message says besides its title and body, decided when the event was recorded: its link,
+    # the mobiles it @mentions, the event's facts (project, case, actor, changes). Retries and Resend send
+    # exactly these. None: a mail (subject and bodies say everything) or a test message.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     # Temporary failures in a row since it was last sent or resent: the step of the back-off it is on.

@@ -3,7 +3,8 @@
 Three steps, so that the database is touched twice per batch of messages, not several times per message:
 
 - prepare() claims every due row of a job in one transaction (one UPDATE), gives each robot message its
-  place in its robot's pace, and reads what sending needs (settings, the event's facts) once per batch;
+  place in its robot's pace, and reads what sending needs (settings) once per batch; what a message says
+  (title, body, link, @mentions, the event's facts) comes with its row, as it was planned;
 - send_robot() and send_mail() talk to the provider and touch no database;
 - write() records a batch of attempts in one transaction.
 
@@ -26,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from webapp.extensions import db
-from webapp.models import Delivery, DeliveryAttempt, Event, Project, Robot
+from webapp.models import Delivery, DeliveryAttempt, Robot
 from webapp.models._types import utcnow
 from webapp.notifications import http, pacing
 from webapp.notifications.channels.base import (
@@ -39,7 +40,6 @@ from webapp.notifications.channels.base import (
     settings_secrets,
 )
 from webapp.notifications.outcome import Outcome, Status
-from webapp.notifications.rules import mail_receivers, message_setting
 
 # How long a worker may hold a claimed row before another may take it over (a dead worker's rows come back);
 # NOTIFICATIONS_LEASE_SECONDS overrides it.
@@ -94,6 +94,7 @@ class Claimed:
     created_at: datetime
     # Set while a worker had it on its way: a claim that finds it set knows a dead process may have sent it.
     sending_at: datetime | None
+    facts: dict | None  # what a robot message says besides title and body, as planned (outbox.robot_facts)
     lease_until: datetime
     send_by: datetime  # a send must start before this, so that it ends within the lease
 
@@ -123,6 +124,7 @@ _COLUMNS = (
     "project_id",
     "created_at",
     "sending_at",
+    "facts",
 )
 
 
@@ -301,7 +303,6 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
         )
     }
     network = _proxy_settings()
-    messages = Messages()
     done: list[Attempt] = []
     batch = []
     for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
@@ -324,7 +325,7 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
             row=row,
             robot_id=robot.id,
             settings=settings[robot.id],
-            message=admission.message or messages.message(row),
+            message=admission.message or message_of(row),
             proxies=_proxies_for(robot.webhook_url, network),
             slot=admission.slot,
         )
@@ -379,53 +380,25 @@ def _proxies_for(url: str, network) -> dict | None:
     return proxies_for(url, network)
 
 
-class Messages:
-    """Robot messages of a batch: what comes from the event (link, mentions, case) is read once per event."""
-
-    def __init__(self) -> None:
-        self._events: dict[int, RobotMessage] = {}
-
-    def message(self, row: Claimed) -> RobotMessage:
-        if row.event_id is None:  # a test message
-            return RobotMessage(title=row.subject, body=row.body_text, delivery_id=str(row.id))
-        if row.event_id not in self._events:
-            self._events[row.event_id] = _event_message(db.session.get(Event, row.event_id))
-        return replace(
-            self._events[row.event_id], title=row.subject, body=row.body_text, delivery_id=str(row.id)
-        )
+# The stored facts the channel takes as they are (the others serve Herald: a digest's link).
+MESSAGE_FACTS = ("link", "mention_mobiles", "event", "project", "case", "actor", "changes")
 
 
-def _event_message(event: Event) -> RobotMessage:
-    """The part of a robot message that is the same for every robot the event goes to."""
-    case = event.data.get("case", {})
-    base_url = current_app.config["BASE_URL"].rstrip("/")
-    link = (
-        f"{base_url}/projects/{event.project_id}/activity"
-        if event.kind == "case.deleted"
-        else f"{base_url}/projects/{event.project_id}/cases/{event.case_id}"
-    )
-    project = db.session.get(Project, event.project_id)
-    setting = message_setting(event.project_id, event.kind)
-    mobiles = [user.mobile for user in mail_receivers(event, setting) if user.mobile]
+def message_of(row: Claimed) -> RobotMessage:
+    """A robot message as its row says it: the title, body, link, @mentions and facts stored when it was
+    planned, never worked out again (a retry an hour later @mentions whom the first attempt did)."""
+    facts = row.facts or {}  # a test message has none
     return RobotMessage(
-        title="",
-        body="",
-        link=link,
-        mention_mobiles=mobiles,
-        event=event.kind,
-        project={"id": event.project_id, "name": project.name if project else ""},
-        case={"id": event.case_id, "title": case.get("title", ""), "link": link},
-        actor={"id": event.actor_id, "name": event.actor.name if event.actor else ""},
-        changes=[
-            {"field": name, "old": old, "new": new}
-            for name, (old, new) in event.data.get("changes", {}).items()
-        ],
+        title=row.subject,
+        body=row.body_text,
+        delivery_id=str(row.id),
+        **{name: facts[name] for name in MESSAGE_FACTS if name in facts},
     )
 
 
 def robot_message(delivery: Delivery) -> RobotMessage:
     """The message as the channel takes it, from an outbox row."""
-    return Messages().message(Claimed.of(delivery))
+    return message_of(Claimed.of(delivery))
 
 
 def robot_settings(robot: Robot) -> RobotSettings:
