@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from webapp.extensions import db
 from webapp.models import Delivery, DeliveryAttempt, Robot
 from webapp.models._types import utcnow
+from webapp.models.notifications import OPEN, AttemptStatus, DeliveryStatus
 from webapp.notifications import http, pacing
 from webapp.notifications.channels.base import (
     CHANNELS,
@@ -45,7 +46,6 @@ from webapp.notifications.outcome import Outcome, Status
 # NOTIFICATIONS_LEASE_SECONDS overrides it.
 LEASE = timedelta(minutes=2)
 DEFAULT_BACKOFF = (30, 120, 600, 3600)
-OPEN = ("pending", "retrying")
 INTERNAL_ERROR = _l("Herald hit an unexpected error while sending this message.")
 INTERNAL_ERROR_FIX = _l("Herald will try again; if it keeps failing, report it with this message's details.")
 # A message whose robot is gone or disabled is sent nowhere; a test message still goes to a disabled robot
@@ -60,8 +60,6 @@ INTERRUPTED_FIX = _l(
     "Nothing to do. If it arrived twice, both copies carry the same identity (the mail's Message-ID, the "
     "webhook's X-Herald-Delivery): mail clients and receivers that drop duplicates show it once."
 )
-# The attempt status of a send cut off by the end of its process: its outcome was never known.
-INTERRUPTED_STATUS = "interrupted"
 ROBOT_DISABLED = _l("Not sent: the robot was disabled.")
 ROBOT_DISABLED_FIX = _l(
     "Enable the robot in Project settings → Robots if its group should hear again; then Resend this message "
@@ -232,7 +230,7 @@ def _log_interrupted(rows: list[Claimed]) -> None:
                 "delivery_id": row.id,
                 "started_at": row.sending_at,
                 "duration_ms": 0,
-                "status": INTERRUPTED_STATUS,
+                "status": AttemptStatus.INTERRUPTED,
                 "code": "interrupted",
                 "cause": str(INTERRUPTED),
                 "fix": str(INTERRUPTED_FIX),
@@ -641,12 +639,12 @@ def write(attempts: Iterable[Attempt]) -> None:
         sent_at, next_at = None, None
         retries = row.retries + 1 if outcome.status is Status.RETRY else 0
         if outcome.status is Status.SENT:
-            status, sent_at = "sent", now
+            status, sent_at = DeliveryStatus.SENT, now
         elif outcome.status is Status.RETRY and row.event_id is not None and retries <= len(backoff):
             # (A test message, with no event, is a one-off: its sender is watching the result now.)
-            status, next_at = "retrying", now + timedelta(seconds=backoff[retries - 1])
+            status, next_at = DeliveryStatus.RETRYING, now + timedelta(seconds=backoff[retries - 1])
         else:
-            status = "failed"
+            status = DeliveryStatus.FAILED
         text = {
             "code": outcome.code,
             "cause": str(outcome.cause),
@@ -802,7 +800,7 @@ def due_messages(limit: int = 500) -> list[tuple[str, int]]:
 
 def resend(delivery: Delivery) -> None:
     """Send a sent or failed message again, as a new attempt."""
-    delivery.status, delivery.next_attempt_at, delivery.lease_until = "pending", utcnow(), None
+    delivery.status, delivery.next_attempt_at, delivery.lease_until = DeliveryStatus.PENDING, utcnow(), None
     delivery.retries = 0  # a fresh start: a temporary failure now is retried through the whole back-off
     db.session.commit()
     current_app.extensions["herald.dispatcher"].submit([delivery.id])

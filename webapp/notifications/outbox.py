@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import Delivery, Event, MailSettings, MessageSetting, MessageTemplate, Project, Robot, User
+from webapp.models.notifications import DeliveryStatus
 from webapp.notifications import links, rendering
 from webapp.notifications.channels.base import CHANNELS
 from webapp.notifications.rules import DEFAULT_RECEIVERS, mail_recipients
@@ -178,7 +179,7 @@ def _row(
         "subject": "" if failed else message.subject,
         "body_text": "" if failed else message.text,
         "body_html": message.html if html and not failed else "",
-        "status": "failed" if failed else "pending",
+        "status": DeliveryStatus.FAILED if failed else DeliveryStatus.PENDING,
         "code": message.code if failed else None,
         "cause": message.cause if failed else "",
         "fix": message.fix if failed else "",
@@ -191,9 +192,8 @@ def _insert(rows: list[dict]) -> list[tuple[str, int]]:
     ids = {
         (channel, target): delivery_id for delivery_id, channel, target in db.session.execute(_INSERT, rows)
     }
-    planned = [
-        (row["channel"], ids[row["channel"], row["target"]]) for row in rows if row["status"] == "pending"
-    ]
+    pending = [row for row in rows if row["status"] == DeliveryStatus.PENDING]
+    planned = [(row["channel"], ids[row["channel"], row["target"]]) for row in pending]
     db.session.info.setdefault(_PLANNED, []).extend(planned)
     return planned
 

@@ -24,12 +24,10 @@ from sqlalchemy.orm import aliased
 from webapp.extensions import db
 from webapp.models import Delivery, Robot
 from webapp.models._types import utcnow
-from webapp.models.notifications import RobotPacing
+from webapp.models.notifications import OPEN, DeliveryStatus, RobotPacing
 from webapp.notifications.channels.base import CHANNELS, RobotMessage
 from webapp.notifications.outbox import mail_language
 from webapp.notifications.outcome import Outcome, Status
-
-OPEN = ("pending", "retrying")  # as in delivery, which imports this module
 
 
 @dataclass(frozen=True)
@@ -390,7 +388,7 @@ def _fold(carrier, robot: Robot, window: Window, granted: set[int]) -> set[int]:
         update(Delivery)
         .where(Delivery.id.in_(waiting), Delivery.status.in_(OPEN))
         .values(
-            status="merged",
+            status=DeliveryStatus.MERGED,
             merged_into_id=carrier.id,
             lease_until=None,
             next_attempt_at=None,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from webapp.extensions import db
 from webapp.models import Case, Delivery, Event, Project
 from webapp.models._types import utcnow
-from webapp.models.notifications import DELIVERY_STATUSES
+from webapp.models.notifications import DELIVERY_STATUSES, SETTLED, AttemptStatus, DeliveryStatus
 from webapp.notifications import delivery as delivery_engine
 from webapp.notifications.channels.base import CHANNELS, KINDS
 from webapp.services import ServiceError
@@ -18,20 +18,19 @@ from webapp.services import ServiceError
 CHANNEL_KINDS = ("email", *KINDS)
 # The event filter's value for test messages (Send test mail, Send test message): they have no event.
 TEST_MESSAGES = "test"
-SETTLED = ("sent", "failed", "merged")
 STATUS_LABELS = {
-    "pending": _l("Pending"),
-    "sent": _l("Sent"),
-    "retrying": _l("Retrying"),
-    "failed": _l("Failed"),
-    "merged": _l("Merged"),
+    DeliveryStatus.PENDING: _l("Pending"),
+    DeliveryStatus.SENT: _l("Sent"),
+    DeliveryStatus.RETRYING: _l("Retrying"),
+    DeliveryStatus.FAILED: _l("Failed"),
+    DeliveryStatus.MERGED: _l("Merged"),
 }
 # What one attempt came to (an Outcome's status), as the attempts list shows it.
 ATTEMPT_LABELS = {
-    "sent": _l("Sent"),
-    "retry": _l("Temporary failure"),
-    "failed": _l("Failed"),
-    "interrupted": _l("Interrupted: outcome unknown"),
+    AttemptStatus.SENT: _l("Sent"),
+    AttemptStatus.RETRY: _l("Temporary failure"),
+    AttemptStatus.FAILED: _l("Failed"),
+    AttemptStatus.INTERRUPTED: _l("Interrupted: outcome unknown"),
 }
 # A row waiting for a retry far ahead asks less often; one about to be tried asks every 2 seconds.
 POLL_SOON = 2
@@ -120,7 +119,7 @@ def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:
     if delivery.status in SETTLED:
         return None
     due = delivery.next_attempt_at
-    if delivery.status == "retrying" and due is not None and due - (now or utcnow()) > SOON:
+    if delivery.status == DeliveryStatus.RETRYING and due is not None and due - (now or utcnow()) > SOON:
         return POLL_LATER
     return POLL_SOON
 
@@ -128,12 +127,12 @@ def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:
 def why_not_sent(delivery: Delivery) -> str | None:
     """Why the latest attempt went nowhere on purpose (its robot was deleted or disabled); else None."""
     outcome = delivery_engine.NOT_SENT.get(delivery.code or "")
-    return str(outcome.cause) if outcome is not None and delivery.status == "failed" else None
+    return str(outcome.cause) if outcome is not None and delivery.status == DeliveryStatus.FAILED else None
 
 
 def resend(delivery: Delivery) -> Delivery:
     """Send a sent or failed message again, as a new attempt; returns it as it stands afterwards."""
-    if delivery.status == "merged":
+    if delivery.status == DeliveryStatus.MERGED:
         raise ServiceError(_l("It went out in digest #%(id)s: resend that one.", id=delivery.merged_into_id))
     if delivery.status not in SETTLED:
         raise ServiceError(_l("This message is still being delivered; wait for the current attempt."))
