@@ -8,11 +8,11 @@ from benchmarks import harness
 from benchmarks.harness import Result, Workspace
 from webapp.extensions import db
 from webapp.models import Case, Delivery, Project, User
+from webapp.models.notifications import OPEN, DeliveryStatus
 from webapp.notifications.events import case_snapshot, record_event
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput
 
-OPEN = ("pending", "retrying")
 BURST = 20
 FEISHU_DEADLINE = 5.0  # Feishu takes 5 messages a second: 20 fit in 4 s
 ROBOT_KINDS = ("feishu", "lark", "wecom", "dingtalk", "webhook")
@@ -41,8 +41,8 @@ def _open(app, project_ids) -> int:
 
 def _accounted(rows) -> tuple[int, int, int]:
     """(sent, merged into a sent digest, neither)."""
-    sent = {i for i, status, _, _ in rows if status == "sent"}
-    merged = sum(1 for _, status, into, _ in rows if status == "merged" and into in sent)
+    sent = {i for i, status, _, _ in rows if status == DeliveryStatus.SENT}
+    merged = sum(1 for _, status, into, _ in rows if status == DeliveryStatus.MERGED and into in sent)
     return len(sent), merged, len(rows) - len(sent) - merged
 
 
@@ -151,9 +151,10 @@ def thousand(workspace: Workspace, remote) -> Result:
     for kind in ROBOT_KINDS:
         texts = remote.texts(f"burst-{kind}")
         duplicates += _duplicates(texts, titles[kind])
-        sent_here = sum(1 for _, status, _, channel in rows if status == "sent" and channel == kind)
+        mine = [(status, into) for _, status, into, channel in rows if channel == kind]
+        sent_here = sum(1 for status, _ in mine if status == DeliveryStatus.SENT)
         extra += max(0, len(texts) - sent_here)  # a group message no sent row accounts for: sent twice
-        digests += len({into for _, status, into, channel in rows if status == "merged" and channel == kind})
+        digests += len({into for status, into in mine if status == DeliveryStatus.MERGED})
     open_left = sum(1 for _, status, _, _ in rows if status in OPEN)
     met = drained is not None and lost == 0 and duplicates == 0 and extra == 0
     return Result(

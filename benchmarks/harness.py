@@ -21,13 +21,13 @@ from webapp import create_app
 from webapp.config import Config
 from webapp.extensions import db
 from webapp.models import Delivery, Membership, Robot, User
+from webapp.models.notifications import SETTLED
 from webapp.services import projects as project_service
 from webapp.services import users as user_service
 from webapp.services.messages import save_message_setting
 from webapp.services.settings import save_mail_settings
 
 PASSWORD = "benchmark password 1"
-SETTLED = ("sent", "failed", "merged")  # "merged": went out inside a digest (pacing)
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

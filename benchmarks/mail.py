@@ -11,6 +11,7 @@ from benchmarks import harness, profiling
 from benchmarks.harness import Result, Workspace, median, timed
 from webapp.extensions import db
 from webapp.models import Delivery, Project, User
+from webapp.models.notifications import DeliveryStatus
 from webapp.notifications.delivery import deliver
 from webapp.services import cases as case_service
 from webapp.services.cases import CaseInput
@@ -80,7 +81,7 @@ class Setup:
 
     def all_sent(self, planned) -> bool:
         ids = [delivery_id for delivery_id, *_ in planned]
-        return harness.count_status(self.app, ids, "sent") == len(ids)
+        return harness.count_status(self.app, ids, DeliveryStatus.SENT) == len(ids)
 
 
 def _flask_mail_default(server: dict) -> tuple[Flask, Mail]:

@@ -10,6 +10,7 @@ from benchmarks import harness, profiling
 from benchmarks.harness import Result, Workspace, median, timed
 from webapp.extensions import db
 from webapp.models import Delivery, Project, Robot, User
+from webapp.models.notifications import DeliveryStatus
 from webapp.notifications.channels.registry import CHANNELS
 from webapp.notifications.delivery import deliver, robot_message, robot_settings
 from webapp.services import cases as case_service
@@ -86,7 +87,7 @@ class Setup:
 
     def all_sent(self, planned) -> bool:
         ids = [delivery_id for delivery_id, _, _ in planned]
-        return harness.count_status(self.app, ids, "sent") == len(ids)
+        return harness.count_status(self.app, ids, DeliveryStatus.SENT) == len(ids)
 
 
 def _apprise_feishu(token: str, base_url: str) -> NotifyFeishu:

@@ -86,6 +86,9 @@ def test_a_disabled_event_sends_nothing(app, project, admin, member, ssl_server,
     save_message_setting(project.id, "case.created", False, ["members"], [])
     case_service.create_case(project, admin, CaseInput(title="Quiet"))
     assert ssl_server.received == [] and Delivery.query.count() == 0
+    save_message_setting(project.id, "case.created", True, ["members"], [])  # on: each member is told
+    case_service.create_case(project, admin, CaseInput(title="Heard"))
+    assert len(ssl_server.received) == Delivery.query.count() == 2
 
 
 def test_named_members_and_all_members(app, project, admin, member, outsider, ssl_server, certificate):

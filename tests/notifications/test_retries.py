@@ -32,9 +32,11 @@ def _sweep(app) -> int:
     return app.extensions["herald.dispatcher"].sweep()
 
 
-def _retrying(code: str | None) -> None:
-    """Each message waits for its retry, with the reply's code and words to act on."""
-    for delivery in deliveries():
+def _retrying(code: str | None, count: int = 1) -> None:
+    """Each of the `count` messages planned waits for its retry, with the reply's code and words to act on."""
+    rows = deliveries()
+    assert len(rows) == count
+    for delivery in rows:
         assert (delivery.status, delivery.attempts, delivery.code) == ("retrying", 1, code)
         assert delivery.cause and delivery.fix
         assert delivery.next_attempt_at > utcnow()
@@ -161,7 +163,7 @@ def test_an_smtp_server_that_does_not_answer_in_time_then_is_back(app, project, 
         silent = servers.SmtpServer("ssl", port, servers.QQLikeHandler(), None)
         mail_members(project, silent, certificate, timeout=1)
         _save_case(project, admin)
-    _retrying(None)  # SMTP gave no reply code: the words say it timed out
+    _retrying(None, count=2)  # SMTP gave no reply code: the words say it timed out
     assert "did not answer" in deliveries()[0].cause
     with servers.smtp_server("ssl", certificate, port=port) as server:
         come_due()
@@ -173,8 +175,11 @@ def test_an_smtp_server_that_does_not_answer_in_time_then_is_back(app, project, 
 # --- permanent: failed at once, with the hint, and never retried -------------------------------------------
 
 
-def _failed_at_once(app, code: str, *words: str) -> None:
-    for delivery in deliveries():
+def _failed_at_once(app, count: int, code: str, *words: str) -> None:
+    """`count` messages were planned, each failed at its first attempt with the reply's code and hint."""
+    rows = deliveries()
+    assert len(rows) == count
+    for delivery in rows:
         assert (delivery.status, delivery.attempts, delivery.code) == ("failed", 1, code)
         assert delivery.next_attempt_at is None
         hint = f"{delivery.cause} {delivery.fix}"
@@ -186,7 +191,7 @@ def test_a_keyword_mismatch_fails_at_once(app, project, admin, lark_emulator):
     lark_emulator.robot.keywords = ["发布通知"]
     add_robot(project, "lark", lark_emulator.url, keywords=["用例通知"])
     _save_case(project, admin)
-    _failed_at_once(app, "19024", "用例通知")
+    _failed_at_once(app, 1, "19024", "用例通知")
     assert lark_emulator.messages == []
 
 
@@ -194,7 +199,7 @@ def test_a_wrong_feishu_secret_fails_at_once(app, project, admin, feishu_emulato
     feishu_emulator.robot.secret = "the group's secret"
     add_robot(project, "feishu", feishu_emulator.url, secret="another secret")
     _save_case(project, admin)
-    _failed_at_once(app, "19021", "secret")
+    _failed_at_once(app, 1, "19021", "secret")
     assert feishu_emulator.messages == []
 
 
@@ -202,7 +207,7 @@ def test_a_wrong_dingtalk_secret_fails_at_once(app, project, admin, dingtalk_emu
     dingtalk_emulator.robot.secret = "SEC-the-group-secret"
     add_robot(project, "dingtalk", dingtalk_emulator.url, secret="SEC-another-secret")
     _save_case(project, admin)
-    _failed_at_once(app, "310000", "secret")
+    _failed_at_once(app, 1, "310000", "secret")
     assert dingtalk_emulator.messages == []
 
 
@@ -214,7 +219,7 @@ def test_an_unknown_token_fails_at_once(app, request, project, admin, kind):
     add_robot(project, kind, emulator.url_for(emulator.add_robot(token=gone)))
     del emulator.robots[gone]
     _save_case(project, admin)
-    _failed_at_once(app, {"wecom": "93000", "dingtalk": "300001", "feishu": "19001"}[kind])
+    _failed_at_once(app, 1, {"wecom": "93000", "dingtalk": "300001", "feishu": "19001"}[kind])
 
 
 def test_a_message_too_large_for_the_provider_fails_at_once(
@@ -223,7 +228,7 @@ def test_a_message_too_large_for_the_provider_fails_at_once(
     monkeypatch.setattr(dingtalk_api, "MAX_BODY", 200)  # a gateway or an older API with a lower limit
     add_robot(project, "dingtalk", dingtalk_emulator.url)
     _save_case(project, admin)
-    _failed_at_once(app, "460101", "larger")
+    _failed_at_once(app, 1, "460101", "larger")
 
 
 def test_smtp_535_fails_every_mail_at_once(app, project, admin, member, ssl_server, certificate):
@@ -232,7 +237,7 @@ def test_smtp_535_fails_every_mail_at_once(app, project, admin, member, ssl_serv
 
     save_mail_settings({}, new_password="not-the-authorization-code")
     _save_case(project, admin)
-    _failed_at_once(app, "535", "authorization code")
+    _failed_at_once(app, 2, "535", "authorization code")  # Ada and Mei
     assert ssl_server.received == []
 
 
@@ -253,14 +258,14 @@ def small_smtp_server():
 def test_smtp_message_too_large_fails_at_once(app, project, admin, member, small_smtp_server):
     mail_members(project, small_smtp_server)
     _save_case(project, admin)
-    _failed_at_once(app, "552")
+    _failed_at_once(app, 2, "552")
     assert small_smtp_server.received == []
 
 
 def test_smtp_message_too_large_says_so(app, project, admin, member, small_smtp_server):
     mail_members(project, small_smtp_server)
     _save_case(project, admin)
-    _failed_at_once(app, "552", "size")
+    _failed_at_once(app, 2, "552", "size")
 
 
 # --- the backoff steps, then failed -----------------------------------------------------------------------

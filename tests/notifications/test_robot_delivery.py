@@ -76,6 +76,9 @@ def test_disabled_robot_and_unrouted_event_send_nothing(app, project, admin, wec
     _robot(project, "wecom", wecom_emulator.url, events=["case.deleted"])
     _case(project, admin)
     assert wecom_emulator.messages == [] and Delivery.query.count() == 0
+    _robot(project, "wecom", wecom_emulator.url, events=["case.created"])  # one robot routed and enabled
+    _case(project, admin)
+    assert len(wecom_emulator.messages) == Delivery.query.count() == 1
 
 
 def test_group_message_goes_out_when_the_actor_is_the_only_receiver(app, project, member, wecom_emulator):

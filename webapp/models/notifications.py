@@ -1,6 +1,7 @@
 """Domain events: what happened in a project, recorded with the change that caused it."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
@@ -13,8 +14,32 @@ from webapp.models.users import User
 
 EVENT_KINDS = ("case.created", "case.updated", "case.deleted")
 RECEIVER_KINDS = ("creator", "maintainer", "followers", "members")
-# "merged": the message went out inside another one, a digest (see merged_into_id), to respect a rate limit.
-DELIVERY_STATUSES = ("pending", "sent", "retrying", "failed", "merged")
+
+
+class DeliveryStatus(StrEnum):
+    """Where a message stands (Delivery.status, stored as these values)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    # The message went out inside another one, a digest (see merged_into_id), to respect a rate limit.
+    MERGED = "merged"
+
+
+DELIVERY_STATUSES = tuple(DeliveryStatus)
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)  # still to be sent
+SETTLED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.MERGED)
+
+
+class AttemptStatus(StrEnum):
+    """What one try came to (DeliveryAttempt.status, stored as these values): a channel's verdict
+    (notifications.outcome.Status is this enum), or a send cut off by the end of its process."""
+
+    SENT = "sent"
+    RETRY = "retry"  # temporary: try again later (timeouts, refused connections, 5xx, rate limits, SMTP 4xx)
+    FAILED = "failed"  # permanent until someone changes a setting (keyword, signature, token, credentials)
+    INTERRUPTED = "interrupted"  # recorded by delivery only: whether it arrived is unknown
 
 
 class Event(db.Model):
@@ -91,7 +116,11 @@ class Delivery(db.Model):
     subject: Mapped[str] = mapped_column(String(1000), default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # What a robot message says besides its title and body, decided when the event was recorded: its link,
+    # the mobiles it @mentions, the event's facts (project, case, actor, changes). Retries and Resend send
+    # exactly these. None: a mail (subject and bodies say everything) or a test message.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     # Temporary failures in a row since it was last sent or resent: the step of the back-off it is on.
     retries: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -106,7 +135,7 @@ class Delivery(db.Model):
     reply: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The digest this message was merged into (status "merged"): its fate is that delivery's.
+    # The digest this message was merged into (status merged): its fate is that delivery's.
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
     )

@@ -3,7 +3,8 @@
 Three steps, so that the database is touched twice per batch of messages, not several times per message:
 
 - prepare() claims every due row of a job in one transaction (one UPDATE), gives each robot message its
-  place in its robot's pace, and reads what sending needs (settings, the event's facts) once per batch;
+  place in its robot's pace, and reads what sending needs (settings) once per batch; what a message says
+  (title, body, link, @mentions, the event's facts) comes with its row, as it was planned;
 - send_robot() and send_mail() talk to the provider and touch no database;
 - write() records a batch of attempts in one transaction.
 
@@ -26,8 +27,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from webapp.extensions import db
-from webapp.models import Delivery, DeliveryAttempt, Event, Project, Robot
+from webapp.models import Delivery, DeliveryAttempt, Robot
 from webapp.models._types import utcnow
+from webapp.models.notifications import OPEN, AttemptStatus, DeliveryStatus
 from webapp.notifications import http, pacing, sending
 from webapp.notifications.channels import email as email_channel
 from webapp.notifications.channels import registry
@@ -36,14 +38,12 @@ from webapp.notifications.channels.message import HttpRequest, RobotMessage, Rob
 from webapp.notifications.channels.registry import CHANNELS, KINDS
 from webapp.notifications.guard import STRICT
 from webapp.notifications.outcome import Outcome, Status
-from webapp.notifications.rules import mail_receivers, message_setting
 from webapp.notifications.smtp import send_each
 
 # How long a worker may hold a claimed row before another may take it over (a dead worker's rows come back);
 # NOTIFICATIONS_LEASE_SECONDS overrides it.
 LEASE = timedelta(minutes=2)
 DEFAULT_BACKOFF = (30, 120, 600, 3600)
-OPEN = ("pending", "retrying")
 INTERNAL_ERROR = _l("Herald hit an unexpected error while sending this message.")
 INTERNAL_ERROR_FIX = _l("Herald will try again; if it keeps failing, report it with this message's details.")
 # A message whose robot is gone or disabled is sent nowhere; a test message still goes to a disabled robot
@@ -58,8 +58,6 @@ INTERRUPTED_FIX = _l(
     "Nothing to do. If it arrived twice, both copies carry the same identity (the mail's Message-ID, the "
     "webhook's X-Herald-Delivery): mail clients and receivers that drop duplicates show it once."
 )
-# The attempt status of a send cut off by the end of its process: its outcome was never known.
-INTERRUPTED_STATUS = "interrupted"
 ROBOT_DISABLED = _l("Not sent: the robot was disabled.")
 ROBOT_DISABLED_FIX = _l(
     "Enable the robot in Project settings → Robots if its group should hear again; then Resend this message "
@@ -92,6 +90,7 @@ class Claimed:
     created_at: datetime
     # Set while a worker had it on its way: a claim that finds it set knows a dead process may have sent it.
     sending_at: datetime | None
+    facts: dict | None  # what a robot message says besides title and body, as planned (outbox.robot_facts)
     lease_until: datetime
     send_by: datetime  # a send must start before this, so that it ends within the lease
 
@@ -121,6 +120,7 @@ _COLUMNS = (
     "project_id",
     "created_at",
     "sending_at",
+    "facts",
 )
 
 
@@ -229,7 +229,7 @@ def _log_interrupted(rows: list[Claimed]) -> None:
                 "delivery_id": row.id,
                 "started_at": row.sending_at,
                 "duration_ms": 0,
-                "status": INTERRUPTED_STATUS,
+                "status": AttemptStatus.INTERRUPTED,
                 "code": "interrupted",
                 "cause": str(INTERRUPTED),
                 "fix": str(INTERRUPTED_FIX),
@@ -300,7 +300,6 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
         )
     }
     network, guard = _proxy_settings(), _outbound_guard()
-    messages = Messages()
     done: list[Attempt] = []
     batch = []
     for robot_id in sorted(by_robot):  # pacing rows are locked in one order by everyone
@@ -323,7 +322,7 @@ def _prepare_robots(by_robot: dict[int, list[Claimed]], prepared: Prepared) -> l
             row=row,
             robot_id=robot.id,
             settings=settings[robot.id],
-            message=admission.message or messages.message(row),
+            message=admission.message or message_of(row),
             proxies=_proxies_for(robot.webhook_url, network),
             guard=guard,
             slot=admission.slot,
@@ -377,53 +376,25 @@ def _proxies_for(url: str, network) -> dict | None:
     return sending.readers().proxies_for(url, network)
 
 
-class Messages:
-    """Robot messages of a batch: what comes from the event (link, mentions, case) is read once per event."""
-
-    def __init__(self) -> None:
-        self._events: dict[int, RobotMessage] = {}
-
-    def message(self, row: Claimed) -> RobotMessage:
-        if row.event_id is None:  # a test message
-            return RobotMessage(title=row.subject, body=row.body_text, delivery_id=str(row.id))
-        if row.event_id not in self._events:
-            self._events[row.event_id] = _event_message(db.session.get(Event, row.event_id))
-        return replace(
-            self._events[row.event_id], title=row.subject, body=row.body_text, delivery_id=str(row.id)
-        )
+# The stored facts the channel takes as they are (the others serve Herald: a digest's link).
+MESSAGE_FACTS = ("link", "mention_mobiles", "event", "project", "case", "actor", "changes")
 
 
-def _event_message(event: Event) -> RobotMessage:
-    """The part of a robot message that is the same for every robot the event goes to."""
-    case = event.data.get("case", {})
-    base_url = current_app.config["BASE_URL"].rstrip("/")
-    link = (
-        f"{base_url}/projects/{event.project_id}/activity"
-        if event.kind == "case.deleted"
-        else f"{base_url}/projects/{event.project_id}/cases/{event.case_id}"
-    )
-    project = db.session.get(Project, event.project_id)
-    setting = message_setting(event.project_id, event.kind)
-    mobiles = [user.mobile for user in mail_receivers(event, setting) if user.mobile]
+def message_of(row: Claimed) -> RobotMessage:
+    """A robot message as its row says it: the title, body, link, @mentions and facts stored when it was
+    planned, never worked out again (a retry an hour later @mentions whom the first attempt did)."""
+    facts = row.facts or {}  # a test message has none
     return RobotMessage(
-        title="",
-        body="",
-        link=link,
-        mention_mobiles=mobiles,
-        event=event.kind,
-        project={"id": event.project_id, "name": project.name if project else ""},
-        case={"id": event.case_id, "title": case.get("title", ""), "link": link},
-        actor={"id": event.actor_id, "name": event.actor.name if event.actor else ""},
-        changes=[
-            {"field": name, "old": old, "new": new}
-            for name, (old, new) in event.data.get("changes", {}).items()
-        ],
+        title=row.subject,
+        body=row.body_text,
+        delivery_id=str(row.id),
+        **{name: facts[name] for name in MESSAGE_FACTS if name in facts},
     )
 
 
 def robot_message(delivery: Delivery) -> RobotMessage:
     """The message as the channel takes it, from an outbox row."""
-    return Messages().message(Claimed.of(delivery))
+    return message_of(Claimed.of(delivery))
 
 
 def robot_settings(robot: Robot) -> RobotSettings:
@@ -668,12 +639,12 @@ def write(attempts: Iterable[Attempt]) -> None:
         sent_at, next_at = None, None
         retries = row.retries + 1 if outcome.status is Status.RETRY else 0
         if outcome.status is Status.SENT:
-            status, sent_at = "sent", now
+            status, sent_at = DeliveryStatus.SENT, now
         elif outcome.status is Status.RETRY and row.event_id is not None and retries <= len(backoff):
             # (A test message, with no event, is a one-off: its sender is watching the result now.)
-            status, next_at = "retrying", now + timedelta(seconds=backoff[retries - 1])
+            status, next_at = DeliveryStatus.RETRYING, now + timedelta(seconds=backoff[retries - 1])
         else:
-            status = "failed"
+            status = DeliveryStatus.FAILED
         text = {
             "code": outcome.code,
             "cause": str(outcome.cause),
@@ -829,7 +800,7 @@ def due_messages(limit: int = 500) -> list[tuple[str, int]]:
 
 def resend(delivery: Delivery) -> None:
     """Send a sent or failed message again, as a new attempt."""
-    delivery.status, delivery.next_attempt_at, delivery.lease_until = "pending", utcnow(), None
+    delivery.status, delivery.next_attempt_at, delivery.lease_until = DeliveryStatus.PENDING, utcnow(), None
     delivery.retries = 0  # a fresh start: a temporary failure now is retried through the whole back-off
     db.session.commit()
     current_app.extensions["herald.dispatcher"].submit([delivery.id])

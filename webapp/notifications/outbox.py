@@ -8,9 +8,10 @@ from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import Delivery, Event, MailSettings, MessageSetting, MessageTemplate, Project, Robot, User
-from webapp.notifications import rendering
+from webapp.models.notifications import DeliveryStatus
+from webapp.notifications import links, rendering
 from webapp.notifications.channels.registry import CHANNELS
-from webapp.notifications.rules import mail_recipients
+from webapp.notifications.rules import DEFAULT_RECEIVERS, mail_recipients
 
 # Session.info key under which the ids of deliveries planned in the current transaction wait for the commit.
 _PLANNED = "herald.planned_deliveries"
@@ -67,16 +68,10 @@ def templates_for(
     }
 
 
-def context_for(event: Event, language: str) -> dict:
-    # Both are in the session already when a service records an event: get() answers without a query.
-    project = db.session.get(Project, event.project_id)
-    actor = db.session.get(User, event.actor_id) if event.actor_id else None
+def context_for(event: Event, language: str, project_name: str, actor_name: str | None, link: str) -> dict:
     with force_locale(language):
         return rendering.event_context(
-            event,
-            project_name=project.name,
-            operator=actor.name if actor else "Herald",
-            base_url=current_app.config["BASE_URL"].rstrip("/"),
+            event, project_name=project_name, operator=actor_name or "Herald", link=link
         )
 
 
@@ -85,7 +80,9 @@ def plan(event: Event) -> list[tuple[str, int]]:
 
     Returns (channel, id) of each row. Each thing is read once per event (the setting, the members, the
     robots, both templates in one query, the language), one rendering context serves mail and robots, and
-    the rows go in with one INSERT.
+    the rows go in with one INSERT. Everything a message says is decided here and stored with its row
+    (subject and bodies; a robot message's link, @mentions and event facts too): a retry or a Resend sends
+    exactly what the first attempt sent.
     """
     db.session.flush()  # the event needs its id
     keys = {"project_id": event.project_id, "event": event.kind}
@@ -99,19 +96,56 @@ def plan(event: Event) -> list[tuple[str, int]]:
     channels = (["email"] if receivers else []) + (["robot"] if robots else [])
     language = mail_language()
     templates = templates_for(event.project_id, event.kind, channels, language)
-    context = context_for(event, language)
+    # Both are in the session already when a service records an event: get() answers without a query.
+    project = db.session.get(Project, event.project_id)
+    actor = db.session.get(User, event.actor_id) if event.actor_id else None
+    link = links.event_link(current_app.config["BASE_URL"], event.kind, event.project_id, event.case_id)
+    context = context_for(event, language, project.name, actor.name if actor else None, link)
     rows = []
     if receivers:
         mail = _rendered(templates["email"], context, rendering.as_is)
         rows += [_row(event, "email", user.email, f"{user.name} <{user.email}>", mail) for user in receivers]
+    facts = None
+    if robots:
+        mentioned = _mentioned(event, setting, receivers)
+        facts = robot_facts(event, project.name, actor.name if actor else "", link, mentioned)
     # Each kind escapes what members wrote for its own format: rendered once per way of escaping.
     chats: dict = {}
     for robot_id, kind, name in robots:
         escape = CHANNELS[kind].escape_text
         if escape not in chats:
             chats[escape] = _rendered(templates["robot"], context, escape)
-        rows.append(_row(event, kind, str(robot_id), name, chats[escape], html=False))
+        rows.append(_row(event, kind, str(robot_id), name, chats[escape], html=False, facts=facts))
     return _insert(rows)
+
+
+def _mentioned(event: Event, setting, receivers: list) -> list:
+    """Whom robot messages @mention: the people the event's mail goes to, whether or not mail is on."""
+    if setting is not None and setting.email:
+        return receivers
+    if setting is None:
+        return mail_recipients(event, DEFAULT_RECEIVERS, [])
+    return mail_recipients(event, setting.receivers, setting.named_user_ids)
+
+
+def robot_facts(event: Event, project_name: str, actor_name: str, link: str, mentioned: list) -> dict:
+    """What a robot message says besides its title and body, as stored with its row (RobotMessage's fields,
+    and the project's Activity page for a digest the message may end up in)."""
+    base_url = current_app.config["BASE_URL"]
+    case = event.data.get("case", {})
+    return {
+        "link": link,
+        "mention_mobiles": [user.mobile for user in mentioned if user.mobile],
+        "event": event.kind,
+        "project": {"id": event.project_id, "name": project_name},
+        "case": {"id": event.case_id, "title": case.get("title", ""), "link": link},
+        "actor": {"id": event.actor_id, "name": actor_name},
+        "changes": [
+            {"field": name, "old": old, "new": new}
+            for name, (old, new) in event.data.get("changes", {}).items()
+        ],
+        "activity_link": links.activity_link(base_url, event.project_id),
+    }
 
 
 def _rendered(template: tuple[str, str], context: dict, escape):
@@ -122,7 +156,15 @@ def _rendered(template: tuple[str, str], context: dict, escape):
         return rendering.failure(error)
 
 
-def _row(event: Event, channel: str, target: str, recipient: str, message, html: bool = True) -> dict:
+def _row(
+    event: Event,
+    channel: str,
+    target: str,
+    recipient: str,
+    message,
+    html: bool = True,
+    facts: dict | None = None,
+) -> dict:
     """One outbox row's values (every row has the same keys, so that they go in as one INSERT).
 
     A message whose template failed is written as failed for good, with cause and fix, and not sent.
@@ -137,10 +179,11 @@ def _row(event: Event, channel: str, target: str, recipient: str, message, html:
         "subject": "" if failed else message.subject,
         "body_text": "" if failed else message.text,
         "body_html": message.html if html and not failed else "",
-        "status": "failed" if failed else "pending",
+        "status": DeliveryStatus.FAILED if failed else DeliveryStatus.PENDING,
         "code": message.code if failed else None,
         "cause": message.cause if failed else "",
         "fix": message.fix if failed else "",
+        "facts": facts,
     }
 
 
@@ -149,9 +192,8 @@ def _insert(rows: list[dict]) -> list[tuple[str, int]]:
     ids = {
         (channel, target): delivery_id for delivery_id, channel, target in db.session.execute(_INSERT, rows)
     }
-    planned = [
-        (row["channel"], ids[row["channel"], row["target"]]) for row in rows if row["status"] == "pending"
-    ]
+    pending = [row for row in rows if row["status"] == DeliveryStatus.PENDING]
+    planned = [(row["channel"], ids[row["channel"], row["target"]]) for row in pending]
     db.session.info.setdefault(_PLANNED, []).extend(planned)
     return planned
 

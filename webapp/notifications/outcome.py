@@ -1,13 +1,11 @@
 """What came of one attempt to deliver a message, in words a user can act on."""
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from webapp.models.notifications import AttemptStatus
 
-class Status(StrEnum):
-    SENT = "sent"
-    RETRY = "retry"  # temporary: try again later (timeouts, refused connections, 5xx, rate limits, SMTP 4xx)
-    FAILED = "failed"  # permanent until someone changes a setting (keyword, signature, token, credentials)
+# An outcome is recorded as its attempt's status: one enum for both (a channel never says INTERRUPTED).
+Status = AttemptStatus
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
-from webapp.models import Delivery, Project, Robot
+from webapp.models import Delivery, Robot
 from webapp.models._types import utcnow
-from webapp.models.notifications import RobotPacing
+from webapp.models.notifications import OPEN, DeliveryStatus, RobotPacing
 from webapp.notifications.channels.message import RobotMessage
 from webapp.notifications.channels.registry import CHANNELS
 from webapp.notifications.channels.spec import Window
 from webapp.notifications.outbox import mail_language
 from webapp.notifications.outcome import Outcome, Status
-
-OPEN = ("pending", "retrying")  # as in delivery, which imports this module
-
 
 # Per robot, as each channel declares its provider's limits (PROVIDERS.md). A kind without any is not paced.
 LIMITS: dict[str, tuple[Window, ...]] = {
@@ -381,7 +378,7 @@ def _fold(carrier, robot: Robot, window: Window, granted: set[int]) -> set[int]:
         update(Delivery)
         .where(Delivery.id.in_(waiting), Delivery.status.in_(OPEN))
         .values(
-            status="merged",
+            status=DeliveryStatus.MERGED,
             merged_into_id=carrier.id,
             lease_until=None,
             next_attempt_at=None,
@@ -403,9 +400,8 @@ def _fold(carrier, robot: Robot, window: Window, granted: set[int]) -> set[int]:
             (Delivery.merged_into_id == carrier.id) | (Delivery.id == carrier.id)
         )
     ).all()
-    project = db.session.get(Project, carrier.project_id)
     carrier.subject, carrier.body_text = digest_text(
-        [subject for _, subject in sorted(titles)], project.name if project else "", provider, window.limit
+        [subject for _, subject in sorted(titles)], _project(carrier).get("name", ""), provider, window.limit
     )
     db.session.execute(
         update(Delivery)
@@ -437,15 +433,18 @@ def _is_digest(delivery_id: int) -> bool:
     return bool(db.session.scalar(select(exists().where(Delivery.merged_into_id == delivery_id))))
 
 
+def _project(row) -> dict:
+    """The project as the row's message was planned with it (outbox.robot_facts)."""
+    return dict((row.facts or {}).get("project") or {"id": row.project_id, "name": ""})
+
+
 def digest_message(row) -> RobotMessage:
-    """A digest as the channel takes it: its text, and the project's activity for the details."""
-    base_url = current_app.config["BASE_URL"].rstrip("/")
-    project = db.session.get(Project, row.project_id)
+    """A digest as the channel takes it: its text, and the project's activity for the details, as stored."""
     return RobotMessage(
         title=row.subject,
         body=row.body_text,
-        link=f"{base_url}/projects/{row.project_id}/activity",
+        link=(row.facts or {}).get("activity_link", ""),
         event="digest",
-        project={"id": row.project_id, "name": project.name if project else ""},
+        project=_project(row),
         delivery_id=str(row.id),
     )

@@ -16,6 +16,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from webapp.notifications import links
 from webapp.notifications.labels import EVENT_LABELS, FIELD_LABELS
 
 # The variables a template may use, with what each means (shown beside the template editor).
@@ -360,16 +361,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def event_context(event, project_name: str, operator: str, base_url: str) -> dict[str, Any]:
+def event_context(event, project_name: str, operator: str, link: str) -> dict[str, Any]:
     """The named variables for one event, as plain strings (no markup: escaping is the channel's business).
 
     Field and event names come out in the current locale (see flask_babel.force_locale).
     """
     case = event.data.get("case", {})
-    if event.kind == "case.deleted":
-        link = f"{base_url}/projects/{event.project_id}/activity"
-    else:
-        link = f"{base_url}/projects/{event.project_id}/cases/{event.case_id}"
     changes = [
         {"field": str(FIELD_LABELS.get(name, name)), "old": _text(old), "new": _text(new)}
         for name, (old, new) in event.data.get("changes", {}).items()
@@ -398,7 +395,7 @@ def sample_context() -> dict[str, Any]:
         "event": "Case updated",
         "case_id": 42,
         "case_title": "Pay with a saved card",
-        "case_link": "http://herald.example/projects/1/cases/42",
+        "case_link": links.case_link("http://herald.example", 1, 42),
         "module": "Payment/Cards",
         "priority": "P0",
         "maintainer": "Mei",

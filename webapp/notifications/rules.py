@@ -85,7 +85,14 @@ def _member_users(project_id: int, among: list[int] | None) -> dict[int, User]:
 # Built once: planning runs inside every save, and building a statement costs about as much as running it.
 _users, _memberships = User.__table__, Membership.__table__
 _MEMBERS = (
-    select(_users.c.id, _users.c.name, _users.c.email, _users.c.active, _users.c.mail_own_changes)
+    select(
+        _users.c.id,
+        _users.c.name,
+        _users.c.email,
+        _users.c.mobile,
+        _users.c.active,
+        _users.c.mail_own_changes,
+    )
     .join(_memberships, _memberships.c.user_id == _users.c.id)
     .where(_memberships.c.project_id == bindparam("project_id"))
 )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from webapp.extensions import db
 from webapp.models import Case, Delivery, Event, Project
 from webapp.models._types import utcnow
-from webapp.models.notifications import DELIVERY_STATUSES, EVENT_KINDS
+from webapp.models.notifications import DELIVERY_STATUSES, EVENT_KINDS, SETTLED, AttemptStatus, DeliveryStatus
 from webapp.notifications import delivery as delivery_engine
 from webapp.notifications.channels.registry import CHANNELS, KINDS, label
 from webapp.notifications.labels import EVENT_LABELS
@@ -21,22 +21,21 @@ from webapp.services.users import is_administrator
 CHANNEL_KINDS = ("email", *KINDS)
 # The event filter's value for test messages (Send test mail, Send test message): they have no event.
 TEST_MESSAGES = "test"
-SETTLED = ("sent", "failed", "merged")
 # What Resend may send again: a message that went out, or failed for good (a merged one: its digest).
-RESENDABLE = ("sent", "failed")
+RESENDABLE = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
 STATUS_LABELS = {
-    "pending": _l("Pending"),
-    "sent": _l("Sent"),
-    "retrying": _l("Retrying"),
-    "failed": _l("Failed"),
-    "merged": _l("Merged"),
+    DeliveryStatus.PENDING: _l("Pending"),
+    DeliveryStatus.SENT: _l("Sent"),
+    DeliveryStatus.RETRYING: _l("Retrying"),
+    DeliveryStatus.FAILED: _l("Failed"),
+    DeliveryStatus.MERGED: _l("Merged"),
 }
 # What one attempt came to (an Outcome's status), as the attempts list shows it.
 ATTEMPT_LABELS = {
-    "sent": _l("Sent"),
-    "retry": _l("Temporary failure"),
-    "failed": _l("Failed"),
-    "interrupted": _l("Interrupted: outcome unknown"),
+    AttemptStatus.SENT: _l("Sent"),
+    AttemptStatus.RETRY: _l("Temporary failure"),
+    AttemptStatus.FAILED: _l("Failed"),
+    AttemptStatus.INTERRUPTED: _l("Interrupted: outcome unknown"),
 }
 # A row waiting for a retry far ahead asks less often; one about to be tried asks every 2 seconds.
 POLL_SOON = 2
@@ -146,7 +145,7 @@ def poll_seconds(delivery: Delivery, now: datetime | None = None) -> int | None:
     if delivery.status in SETTLED:
         return None
     due = delivery.next_attempt_at
-    if delivery.status == "retrying" and due is not None and due - (now or utcnow()) > SOON:
+    if delivery.status == DeliveryStatus.RETRYING and due is not None and due - (now or utcnow()) > SOON:
         return POLL_LATER
     return POLL_SOON
 
@@ -186,12 +185,12 @@ def state(delivery: Delivery) -> State:
 def why_not_sent(delivery: Delivery) -> str | None:
     """Why the latest attempt went nowhere on purpose (its robot was deleted or disabled); else None."""
     outcome = delivery_engine.NOT_SENT.get(delivery.code or "")
-    return str(outcome.cause) if outcome is not None and delivery.status == "failed" else None
+    return str(outcome.cause) if outcome is not None and delivery.status == DeliveryStatus.FAILED else None
 
 
 def resend(delivery: Delivery) -> Delivery:
     """Send a sent or failed message again, as a new attempt; returns it as it stands afterwards."""
-    if delivery.status == "merged":
+    if delivery.status == DeliveryStatus.MERGED:
         raise ServiceError(_l("It went out in digest #%(id)s: resend that one.", id=delivery.merged_into_id))
     if delivery.status not in RESENDABLE:
         raise ServiceError(_l("This message is still being delivered; wait for the current attempt."))

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Delivery, Project, Robot
+from webapp.models.notifications import DeliveryStatus
 from webapp.notifications import delivery as delivery_service
 from webapp.notifications import gateway
 from webapp.notifications import guard as outbound
@@ -357,7 +358,7 @@ class SendResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "sent"
+        return self.status == DeliveryStatus.SENT
 
 
 def probe_text(robot: Robot, project: Project, sender: str) -> tuple[str, str]:
@@ -386,7 +387,7 @@ def send_test(robot: Robot, project: Project, sender: str) -> SendResult:
         db.session.rollback()
         current_app.logger.exception("test message to robot %s", robot.id)
         return SendResult(
-            status="failed",
+            status=DeliveryStatus.FAILED,
             code=None,
             cause=_("Herald could not send the test message because of an internal error."),
             fix=_("The error is in the server's log; please report it."),

@@ -8,6 +8,7 @@ from flask_babel import force_locale, gettext
 from webapp.extensions import db
 from webapp.models import Delivery, MailSettings
 from webapp.models._types import utcnow
+from webapp.models.notifications import DeliveryStatus
 from webapp.notifications import guard as outbound
 from webapp.notifications import smtp
 from webapp.notifications.delivery import record
@@ -119,7 +120,7 @@ def send_test_mail(values: dict, new_password: str | None, to_address: str) -> C
         target=to_address,
         recipient=to_address,
         subject=_test_subject(values.get("language", "en")),
-        status="pending",
+        status=DeliveryStatus.PENDING,
         attempts=0,
     )
     db.session.add(delivery)

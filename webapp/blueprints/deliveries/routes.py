@@ -10,6 +10,7 @@ from webapp.blueprints.deliveries.forms import DeliveryFilterForm
 from webapp.ids import page_number
 from webapp.models import Delivery, Project
 from webapp.models._types import utcnow
+from webapp.models.notifications import DeliveryStatus
 from webapp.services import ServiceError
 from webapp.services import deliveries as delivery_service
 from webapp.web import admin_required, format_time, is_htmx, project_or_404, render
@@ -126,11 +127,11 @@ def _resend_outcome(delivery: Delivery) -> tuple[str, str]:
     """The flash message telling how the new attempt went, and its category."""
     if reason := delivery_service.why_not_sent(delivery):
         return reason, "error"
-    if delivery.status == "sent":
+    if delivery.status == DeliveryStatus.SENT:
         return _("Sent again: the message was accepted."), "message"
-    if delivery.status == "failed":
+    if delivery.status == DeliveryStatus.FAILED:
         return _("Sent again, and it failed: %(cause)s", cause=delivery.cause), "error"
-    if delivery.status == "retrying":
+    if delivery.status == DeliveryStatus.RETRYING:
         return _(
             "Sent again, and it met a temporary failure: Herald tries again at %(time)s.",
             time=format_time(delivery.next_attempt_at),
