@@ -118,9 +118,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/login", timeout=5).status_code == 200:
+                if requests.get(f"{self.url}/login", timeout=30).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer
                 time.sleep(0.1)
         raise AssertionError(f"the server never answered:\n{self.output()}")
 

@@ -78,22 +78,26 @@ def test_a_restarted_server_sends_what_is_due_with_no_visitor(
     assert [(d.status, d.attempts) for d in deliveries()] == [("sent", 1)] * 30
 
 
+# Generous: on a busy machine (the suite's other processes) a worker may take seconds to answer a page.
+PAGE_TIMEOUT = 60
+
+
 class Saver:
     """A user saving cases in a row through the server's pages, until told to stop or the server dies."""
 
     def __init__(self, url: str, project_id: int, email: str) -> None:
         self.url, self.project_id, self.saved = url, project_id, []
         self.session = requests.Session()
-        page = self.session.get(f"{url}/login", timeout=10)
+        page = self.session.get(f"{url}/login", timeout=PAGE_TIMEOUT)
         self.token = _csrf(page.text)
         reply = self.session.post(
             f"{url}/login",
             data={"email": email, "password": PASSWORD, "csrf_token": self.token},
             allow_redirects=False,
-            timeout=10,
+            timeout=PAGE_TIMEOUT,
         )
         assert reply.status_code == 303, reply.text
-        self.token = _csrf(self.session.get(f"{url}/projects/{project_id}/cases/new", timeout=10).text)
+        self.token = _csrf(self.session.get(f"{url}/projects/{project_id}/cases/new", timeout=PAGE_TIMEOUT).text)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -105,7 +109,7 @@ class Saver:
                     f"{self.url}/projects/{self.project_id}/cases/new",
                     data={"title": title, "priority": "P2", "csrf_token": self.token},
                     allow_redirects=False,
-                    timeout=10,
+                    timeout=PAGE_TIMEOUT,
                 )
             except requests.RequestException:
                 return  # the server is gone
