@@ -97,7 +97,8 @@ class Saver:
             timeout=PAGE_TIMEOUT,
         )
         assert reply.status_code == 303, reply.text
-        self.token = _csrf(self.session.get(f"{url}/projects/{project_id}/cases/new", timeout=PAGE_TIMEOUT).text)
+        form = self.session.get(f"{url}/projects/{project_id}/cases/new", timeout=PAGE_TIMEOUT)
+        self.token = _csrf(form.text)
         self.stop = threading.Event()
 
     def run(self) -> None:
