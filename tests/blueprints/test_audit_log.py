@@ -79,3 +79,49 @@ def test_the_audit_log_lists_entries_newest_first_in_pages(app, admin_client, ad
 
 def test_only_administrators_see_the_audit_log(member_client):
     assert member_client.get("/system/audit").status_code == 403
+
+
+def test_settings_robots_messages_and_members_are_recorded_without_secrets(
+    admin_client, admin, project, outsider
+):
+    """Issue 12: who changed Mail settings, Network, robots, message settings, templates and members."""
+    from tests.blueprints.test_mail_settings import _form as mail_form
+    from tests.blueprints.test_messages import _settings_form
+    from tests.blueprints.test_robots import FEISHU_URL, SECRET, TOKEN
+    from tests.blueprints.test_robots import form as robot_form
+
+    before = len(actions())
+    admin_client.post("/system/mail", data=mail_form(password="qq-authorization-code"))
+    admin_client.post("/system/network", data={"proxy_url": "", "no_proxy": "", "outbound_allow": ""})
+    robots = f"/projects/{project.id}/robots"
+    assert admin_client.post(f"{robots}/new", data=robot_form()).status_code == 303
+    robot_id = last().params["robot_id"]
+    admin_client.post(f"{robots}/{robot_id}/disable")
+    admin_client.post(f"{robots}/{robot_id}/delete")
+    assert admin_client.post(f"/projects/{project.id}/messages", data=_settings_form()).status_code == 303
+    template = {"subject": "Changed: {{ case_title }}", "body": "{{ operator }} did it"}
+    url = f"/projects/{project.id}/messages/templates/case.updated"
+    assert admin_client.post(url, data=template).status_code == 303
+    admin_client.post(f"/projects/{project.id}/members", data={"user_id": outsider.id})
+    admin_client.post(f"/projects/{project.id}/members/{outsider.id}/remove")
+
+    entries = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()[before:]
+    assert [e.action for e in entries] == [
+        "settings.mail",
+        "settings.network",
+        "robot.created",
+        "robot.disabled",
+        "robot.deleted",
+        "messages.settings",
+        "messages.template",
+        "member.added",
+        "member.removed",
+    ]
+    assert {e.actor_id for e in entries} == {admin.id}
+    assert "password" in entries[0].params["fields"]
+    assert entries[2].params == {"project_id": project.id, "robot_id": robot_id, "kind": "feishu"}
+    recorded = repr([(e.target, e.params) for e in entries])
+    for secret in ("qq-authorization-code", SECRET, TOKEN, FEISHU_URL):
+        assert secret not in recorded
+    page = admin_client.get("/system/audit").get_data(as_text=True)
+    assert "Mail settings changed" in page and "Robot deleted" in page and "Member removed" in page

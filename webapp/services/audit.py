@@ -22,6 +22,18 @@ ACTION_LABELS = {
     "user.changed": _l("User changed"),
     "user.password_reset": _l("Password reset"),
     "user.disabled": _l("User disabled"),
+    "settings.mail": _l("Mail settings changed"),
+    "settings.network": _l("Network settings changed"),
+    "robot.created": _l("Robot added"),
+    "robot.changed": _l("Robot changed"),
+    "robot.deleted": _l("Robot deleted"),
+    "robot.enabled": _l("Robot enabled"),
+    "robot.disabled": _l("Robot disabled"),
+    "messages.settings": _l("Message settings changed"),
+    "messages.template": _l("Message template changed"),
+    "messages.template_reset": _l("Message template reset"),
+    "member.added": _l("Member added"),
+    "member.removed": _l("Member removed"),
 }
 
 PARAM_LABELS = {
@@ -29,6 +41,10 @@ PARAM_LABELS = {
     "retry_after": _l("Wait (seconds)"),
     "role": _l("Role"),
     "user_id": _l("User id"),
+    "project_id": _l("Project id"),
+    "robot_id": _l("Robot id"),
+    "kind": _l("Kind"),
+    "channel": _l("Channel"),
 }
 
 

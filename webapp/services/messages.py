@@ -10,6 +10,7 @@ from webapp.models.notifications import EVENT_KINDS
 from webapp.notifications import rendering
 from webapp.notifications.outbox import mail_language, template_for
 from webapp.notifications.rules import message_setting, message_settings, project_robots
+from webapp.services import audit
 
 # The variables a template may use, with what each means.
 VARIABLES = rendering.VARIABLES
@@ -35,12 +36,13 @@ class EventChoice:
     robot_ids: list[int]
 
 
-def save_settings(project_id: int, choices: dict[str, EventChoice]) -> None:
+def save_settings(project_id: int, choices: dict[str, EventChoice], by: audit.Actor | None = None) -> None:
     """Save the whole Message settings form in one transaction: all of it, or (on any error) none of it."""
     try:
         for kind, choice in choices.items():
             _set_message_setting(project_id, kind, choice.email, choice.receivers, choice.named_user_ids)
         _set_robot_events(project_id, {kind: choice.robot_ids for kind, choice in choices.items()})
+        audit.record("messages.settings", by, project_id=project_id)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -96,19 +98,30 @@ def current_template(project_id: int, event: str, channel: str = "email") -> tup
     return subject, body, _own_template(project_id, event, channel) is None
 
 
-def save_template(project_id: int, event: str, subject: str, body: str, channel: str = "email") -> None:
+def save_template(
+    project_id: int,
+    event: str,
+    subject: str,
+    body: str,
+    channel: str = "email",
+    by: audit.Actor | None = None,
+) -> None:
     template = _own_template(project_id, event, channel) or MessageTemplate(
         project_id=project_id, event=event, channel=channel
     )
     template.subject, template.body = subject, body
     db.session.add(template)
+    audit.record("messages.template", by, event, project_id=project_id, channel=channel)
     db.session.commit()
 
 
-def reset_template(project_id: int, event: str, channel: str = "email") -> None:
+def reset_template(
+    project_id: int, event: str, channel: str = "email", by: audit.Actor | None = None
+) -> None:
     template = _own_template(project_id, event, channel)
     if template is not None:
         db.session.delete(template)
+        audit.record("messages.template_reset", by, event, project_id=project_id, channel=channel)
         db.session.commit()
 
 

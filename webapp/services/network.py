@@ -23,7 +23,7 @@ from webapp.notifications import http
 from webapp.notifications.channels.masking import mask_url
 from webapp.notifications.channels.replies import header, raw_reply
 from webapp.notifications.outcome import Outcome, Status
-from webapp.services import ServiceError
+from webapp.services import ServiceError, audit
 
 FIELDS = ("proxy_url", "proxy_username", "no_proxy")
 SAVED_FIELDS = (*FIELDS, "outbound_allow")
@@ -82,7 +82,10 @@ def network_settings() -> NetworkSettings:
 
 
 def save_network_settings(
-    values: dict, new_password: str | None = None, clear_password: bool = False
+    values: dict,
+    new_password: str | None = None,
+    clear_password: bool = False,
+    by: audit.Actor | None = None,
 ) -> NetworkSettings:
     """Store the settings; the password changes only when a new one is given or clearing is asked for."""
     problem = proxy_url_problem(values.get("proxy_url", ""))
@@ -99,17 +102,18 @@ def save_network_settings(
     problem = proxy_refused(values.get("proxy_url", settings.proxy_url), outbound_guard(allow))
     if problem:
         raise ServiceError(problem, "proxy_url")
+    changed = [name for name in SAVED_FIELDS if name in values and getattr(settings, name) != values[name]]
     for name in SAVED_FIELDS:
         if name in values:
             setattr(settings, name, values[name])
     settings.proxy_url = normal_proxy_url(settings.proxy_url)
     settings.no_proxy = ", ".join(no_proxy_entries(settings.no_proxy))
     settings.outbound_allow = ", ".join(outbound.entries(settings.outbound_allow or ""))
-    if clear_password:
-        settings.proxy_password = ""
-    elif new_password:
-        settings.proxy_password = new_password
+    if clear_password or new_password:
+        settings.proxy_password = "" if clear_password else new_password
+        changed.append("proxy_password")
     db.session.add(settings)
+    audit.record("settings.network", by, fields=changed)  # the names of what changed, never a value
     db.session.commit()
     return settings
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 from webapp.extensions import db
 from webapp.models import Event, Membership, Project, User
 from webapp.models._types import utcnow
-from webapp.services import ServiceError
+from webapp.services import ServiceError, audit
 
 
 def _check_name_free(name: str, project: Project | None = None) -> None:
@@ -64,16 +64,18 @@ def project_for(user: User, project_id: int) -> Project | None:
     return project
 
 
-def add_member(project: Project, user: User) -> None:
+def add_member(project: Project, user: User, by: audit.Actor | None = None) -> None:
     if not is_member(project, user):
         project.memberships.append(Membership(user=user))
+        audit.record("member.added", by, user.email, project_id=project.id, user_id=user.id)
         db.session.commit()
 
 
-def remove_member(project: Project, user: User) -> None:
+def remove_member(project: Project, user: User, by: audit.Actor | None = None) -> None:
     for membership in list(project.memberships):
         if membership.user_id == user.id:
             project.memberships.remove(membership)
+            audit.record("member.removed", by, user.email, project_id=project.id, user_id=user.id)
     db.session.commit()
 
 

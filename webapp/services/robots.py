@@ -20,7 +20,7 @@ from webapp.notifications.channels.addresses import check_webhook_url
 from webapp.notifications.channels.masking import SECRET_PATH, mask_url, scrub
 from webapp.notifications.channels.message import RobotSettings, settings_secrets
 from webapp.notifications.channels.registry import CHANNELS, KINDS
-from webapp.services import ServiceError
+from webapp.services import ServiceError, audit
 from webapp.services.network import outbound_guard
 
 MAX_NAME = 100
@@ -111,29 +111,39 @@ def get_robot(project: Project, robot_id: int) -> Robot | None:
     return robot if robot is not None and robot.project_id == project.id else None
 
 
-def create_robot(project: Project, data: RobotInput) -> Saved:
+def create_robot(project: Project, data: RobotInput, by: audit.Actor | None = None) -> Saved:
     robot = Robot(project_id=project.id, webhook_url="", secret="", keywords=[], events=[])
     warnings = _apply(robot, data, project)
     db.session.add(robot)
+    db.session.flush()
+    audit.record("robot.created", by, robot.name, **_robot_params(robot))
     db.session.commit()
     return Saved(robot, warnings)
 
 
-def update_robot(robot: Robot, data: RobotInput) -> Saved:
+def update_robot(robot: Robot, data: RobotInput, by: audit.Actor | None = None) -> Saved:
     project = db.session.get(Project, robot.project_id)
     warnings = _apply(robot, data, project)
+    audit.record("robot.changed", by, robot.name, **_robot_params(robot))
     db.session.commit()
     return Saved(robot, warnings)
 
 
-def delete_robot(robot: Robot) -> None:
+def delete_robot(robot: Robot, by: audit.Actor | None = None) -> None:
+    audit.record("robot.deleted", by, robot.name, **_robot_params(robot))
     db.session.delete(robot)
     db.session.commit()
 
 
-def set_enabled(robot: Robot, enabled: bool) -> None:
+def set_enabled(robot: Robot, enabled: bool, by: audit.Actor | None = None) -> None:
     robot.enabled = enabled
+    audit.record("robot.enabled" if enabled else "robot.disabled", by, robot.name, **_robot_params(robot))
     db.session.commit()
+
+
+def _robot_params(robot: Robot) -> dict:
+    """What the audit log keeps of a robot: where it is and what kind, never its address or secret."""
+    return {"project_id": robot.project_id, "robot_id": robot.id, "kind": robot.kind}
 
 
 def _apply(robot: Robot, data: RobotInput, project: Project) -> list[str]:

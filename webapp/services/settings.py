@@ -14,7 +14,7 @@ from webapp.notifications import smtp
 from webapp.notifications.delivery import record
 from webapp.notifications.outcome import Outcome
 from webapp.notifications.smtp import SmtpSettings
-from webapp.services import ServiceError
+from webapp.services import ServiceError, audit
 from webapp.services.network import outbound_guard
 
 # Fields a Mail settings form may set; the password is handled apart (blank keeps the stored one).
@@ -51,7 +51,10 @@ def mail_settings() -> MailSettings:
 
 
 def save_mail_settings(
-    values: dict, new_password: str | None = None, clear_password: bool = False
+    values: dict,
+    new_password: str | None = None,
+    clear_password: bool = False,
+    by: audit.Actor | None = None,
 ) -> MailSettings:
     """Store the settings; the password changes only when a new one is given or clearing is asked for.
 
@@ -62,14 +65,18 @@ def save_mail_settings(
     if problem:
         raise ServiceError(problem, "host")
     settings = mail_settings()
+    changed = [name for name in MAIL_FIELDS if name in values and getattr(settings, name) != values[name]]
     for name in MAIL_FIELDS:
         if name in values:
             setattr(settings, name, values[name])
     if clear_password:
         settings.password = ""
+        changed.append("password")
     elif new_password:
         settings.password = new_password
+        changed.append("password")
     db.session.add(settings)
+    audit.record("settings.mail", by, fields=changed)  # the names of what changed, never a value
     db.session.commit()
     return settings
 

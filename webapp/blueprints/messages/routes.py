@@ -8,7 +8,7 @@ from webapp.blueprints.messages import bp
 from webapp.blueprints.messages.forms import MessageSettingsForm, TemplateForm
 from webapp.models.notifications import EVENT_KINDS
 from webapp.services import messages as message_service
-from webapp.web import admin_required, project_or_404, redirect_to
+from webapp.web import actor, admin_required, project_or_404, redirect_to
 
 # Form field name for each event.
 EVENT_FIELDS = {"case.created": "created", "case.updated": "updated", "case.deleted": "deleted"}
@@ -39,7 +39,7 @@ def settings(project_id: int):
             choices[kind] = message_service.EventChoice(
                 sub.email.data, sub.receivers.data, sub.named_user_ids.data, sub.robot_ids.data
             )
-        message_service.save_settings(project.id, choices)
+        message_service.save_settings(project.id, choices, by=actor())
         flash(_("Message settings are saved."))
         return redirect_to("messages.settings", project_id=project.id)
     templates = {kind: message_service.current_template(project.id, kind) for kind in EVENT_KINDS}
@@ -64,10 +64,10 @@ def template(project_id: int, event: str):
     form = TemplateForm(data={"subject": subject, "body": body})
     if form.validate_on_submit():
         if request.form.get("action") == "reset":
-            message_service.reset_template(project.id, event)
+            message_service.reset_template(project.id, event, by=actor())
             flash(_("The template is back to the default."))
         else:
-            message_service.save_template(project.id, event, form.subject.data, form.body.data)
+            message_service.save_template(project.id, event, form.subject.data, form.body.data, by=actor())
             flash(_("The template is saved."))
         return redirect_to("messages.template", project_id=project.id, event=event)
     return render_template(

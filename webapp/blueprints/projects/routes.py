@@ -12,7 +12,7 @@ from webapp.services import ServiceError
 from webapp.services import projects as project_service
 from webapp.services.cases import existing_case_ids
 from webapp.services.users import get_user, is_administrator
-from webapp.web import admin_required, project_or_404, redirect_to, render
+from webapp.web import actor, admin_required, project_or_404, redirect_to, render
 
 
 @bp.get("/")
@@ -75,7 +75,7 @@ def members(project_id: int):
     ]
     if form.validate_on_submit():
         user = get_user(form.user_id.data) or abort(404)
-        project_service.add_member(project, user)
+        project_service.add_member(project, user, by=actor())
         flash(_("%(name)s is now a member.", name=user.name))
         return redirect_to("projects.members", project_id=project.id)
     return render(
@@ -88,7 +88,7 @@ def members(project_id: int):
 def remove_member(project_id: int, user_id: int):
     project = project_or_404(project_id)
     user = get_user(user_id) or abort(404)
-    project_service.remove_member(project, user)
+    project_service.remove_member(project, user, by=actor())
     flash(_("%(name)s is no longer a member.", name=user.name))
     return redirect_to("projects.members", project_id=project.id)
 

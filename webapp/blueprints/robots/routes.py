@@ -10,7 +10,7 @@ from webapp.models import Project, Robot
 from webapp.services import ServiceError
 from webapp.services import robots as robot_service
 from webapp.services.users import is_administrator
-from webapp.web import admin_required, is_htmx, project_or_404, redirect_to, render
+from webapp.web import actor, admin_required, is_htmx, project_or_404, redirect_to, render
 
 # Shown in the gateway field until an administrator types their own.
 EXAMPLE_GATEWAY = "http://gateway.intra:8080"
@@ -118,7 +118,7 @@ def create(project_id: int):
     form = RobotForm()
     if form.validate_on_submit():
         try:
-            saved = robot_service.create_robot(project, form.to_input())
+            saved = robot_service.create_robot(project, form.to_input(), by=actor())
         except ServiceError as error:
             _show_errors(form, error)
         else:
@@ -137,7 +137,7 @@ def edit(project_id: int, robot_id: int):
     form = RobotForm.for_robot(robot) if request.method == "GET" else RobotForm()
     if form.validate_on_submit():
         try:
-            saved = robot_service.update_robot(robot, form.to_input())
+            saved = robot_service.update_robot(robot, form.to_input(), by=actor())
         except ServiceError as error:
             _show_errors(form, error)
         else:
@@ -157,7 +157,7 @@ def delete(project_id: int, robot_id: int):
     if request.method == "GET":
         return render_template("robots/delete.html", project=project, robot=robot, section="robots")
     name = robot.name
-    robot_service.delete_robot(robot)
+    robot_service.delete_robot(robot, by=actor())
     return _after_change(project, _("Robot “%(name)s” is deleted.", name=name))
 
 
@@ -166,7 +166,7 @@ def delete(project_id: int, robot_id: int):
 def enable(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    robot_service.set_enabled(robot, True)
+    robot_service.set_enabled(robot, True, by=actor())
     return _after_change(project, _("Robot “%(name)s” is enabled.", name=robot.name))
 
 
@@ -175,7 +175,7 @@ def enable(project_id: int, robot_id: int):
 def disable(project_id: int, robot_id: int):
     project = project_or_404(project_id)
     robot = _robot_or_404(project, robot_id)
-    robot_service.set_enabled(robot, False)
+    robot_service.set_enabled(robot, False, by=actor())
     return _after_change(
         project, _("Robot “%(name)s” is disabled: it posts nothing until enabled.", name=robot.name)
     )

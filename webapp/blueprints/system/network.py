@@ -8,7 +8,7 @@ from webapp.blueprints.system import bp
 from webapp.blueprints.system.network_forms import NetworkSettingsForm
 from webapp.services import ServiceError
 from webapp.services import network as network_service
-from webapp.web import admin_required, is_htmx, redirect_to
+from webapp.web import actor, admin_required, is_htmx, redirect_to
 
 
 @bp.route("/network", methods=["GET", "POST"])
@@ -29,7 +29,7 @@ def network():
             )
         else:
             try:
-                network_service.save_network_settings(values, password, form.clear_password.data)
+                network_service.save_network_settings(values, password, form.clear_password.data, by=actor())
             except ServiceError as error:
                 getattr(form, error.field).errors.append(error.message)
             else:

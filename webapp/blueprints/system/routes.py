@@ -163,7 +163,9 @@ def mail():
             check = settings_service.send_test_mail(values, password, form.test_to.data)
         else:
             try:
-                settings_service.save_mail_settings(values, password, clear_password=form.clear_password.data)
+                settings_service.save_mail_settings(
+                    values, password, clear_password=form.clear_password.data, by=actor()
+                )
             except ServiceError as error:
                 getattr(form, error.field).errors.append(error.message)
             else:
