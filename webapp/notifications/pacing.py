@@ -9,40 +9,40 @@ The count lives in the database (RobotPacing), so every worker and every process
 
 import threading
 import time
-from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
-from flask_babel import force_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, exists, or_, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
 from webapp.models import Delivery, Robot
-from webapp.models._types import utcnow
-from webapp.models.notifications import OPEN, DeliveryStatus, RobotPacing
+from webapp.models.notifications import RobotPacing
 from webapp.notifications.channels.message import RobotMessage
 from webapp.notifications.channels.registry import CHANNELS
 from webapp.notifications.channels.spec import Window
-from webapp.notifications.outbox import mail_language
+from webapp.notifications.digests import digest_message, fold, is_digest
 from webapp.notifications.outcome import Outcome, Status
+from webapp.notifications.windows import (
+    MARGIN,  # noqa: F401  (part of pacing's interface: the dispatcher wakes this long after a place)
+    counted,
+    first_in_window,
+    prune,
+    room_left,
+    wait_for_slot,
+)
 
 # Per robot, as each channel declares its provider's limits (PROVIDERS.md). A kind without any is not paced.
 LIMITS: dict[str, tuple[Window, ...]] = {
     kind: channel.rate_windows for kind, channel in CHANNELS.items() if channel.rate_windows
 }
-# A send counts a little longer than its window, so that rounding never lets one slip in at the edge.
-MARGIN = 0.01
 # A send that could not start within this many seconds of its place (the pool was busy) takes a new one.
 LATE = 1.0
 # Waits up to this many seconds happen in the worker (Feishu's one-second window); longer ones are deferred.
 DEFAULT_MAX_WAIT = 2.0
-# The most messages one digest takes; more waiting go into the next one (its text is cut to size anyway).
-DIGEST_MAX = 500
 
 
 class Clock:
@@ -97,57 +97,6 @@ def starts() -> Starts:
     """The app's record of its sends' starts (one per app: tests make many apps in one process)."""
     found = current_app.extensions.get("herald.pace_starts")
     return found if found is not None else current_app.extensions.setdefault("herald.pace_starts", Starts())
-
-
-# --- counting (pure) --------------------------------------------------------------------------------------
-
-
-def in_window(sent_at: float, window: Window, now: float) -> bool:
-    return now - sent_at < window.seconds + MARGIN
-
-
-def first_in_window(times: list[float], window: Window, now: float) -> int:
-    """The index of the first of the times (oldest first) that still counts in the window."""
-    return bisect_left(times, True, key=lambda sent_at: in_window(sent_at, window, now))
-
-
-def wait_for_slot(times: list[float], windows: tuple[Window, ...], now: float) -> float:
-    """Seconds until one more send keeps every window within its limit; 0 when it may go now.
-
-    times: the sends, oldest first.
-    """
-    wait = 0.0
-    for window in windows:
-        first = first_in_window(times, window, now)
-        excess = len(times) - first - window.limit
-        if excess >= 0:  # the oldest excess + 1 sends in the window must leave it first
-            wait = max(wait, times[first + excess] + window.seconds + MARGIN - now)
-    return wait
-
-
-def room_left(times: list[float], windows: tuple[Window, ...], now: float, horizon: float) -> int | None:
-    """Sends left in the windows longer than horizon (the ones a message is deferred for); None: no such.
-
-    times: the sends, oldest first.
-    """
-    rooms = [
-        window.limit - (len(times) - first_in_window(times, window, now))
-        for window in windows
-        if window.seconds > horizon
-    ]
-    return min(rooms) if rooms else None
-
-
-def prune(sends: list[list[float]], windows: tuple[Window, ...], now: float) -> list[list[float]]:
-    """The sends that still count in some window, oldest first."""
-    longest = max(windows, key=lambda w: w.seconds)
-    return sorted((send for send in sends if in_window(send[0], longest, now)), key=lambda send: send[0])
-
-
-def counted(sends: list[list[float]], now: float) -> list[float]:
-    """When each send counts, oldest first: a send not finished yet may reach the provider now, however early
-    its place."""
-    return sorted(max(send[0], now) if len(send) > 2 else send[0] for send in sends)
 
 
 # --- deciding -----------------------------------------------------------------------------------------------
@@ -212,9 +161,9 @@ def _admit(
         if row.event_id is not None:
             folded: set[int] = set()
             if room_left(times, windows, at, horizon) == 1:  # the window's last place: it carries all waiting
-                folded = _fold(row, robot, windows[-1], {int(send[1]) for send in sends})
+                folded = fold(row, robot, windows[-1], {int(send[1]) for send in sends})
                 merged |= folded
-            if folded or (row.attempts and _is_digest(row.id)):
+            if folded or (row.attempts and is_digest(row.id)):
                 message = digest_message(row)
         sends.append([at, row.id, 0])  # not finished: finish() dates it by its end
         admitted.append((row, Admission(slot=at, message=message)))
@@ -341,110 +290,4 @@ def _hold(rows: list, robot: Robot, windows: tuple[Window, ...], until: float) -
             fix=str(WAITING_FIX),
         )
         .execution_options(synchronize_session=False)
-    )
-
-
-def _fold(carrier, robot: Robot, window: Window, granted: set[int]) -> set[int]:
-    """Merge the messages waiting for this robot into the carrier, which becomes their digest; their ids."""
-    digest = aliased(Delivery)
-    now = utcnow()  # leases are real time, whatever clock pacing runs on
-    waiting = set(
-        db.session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.channel == carrier.channel,
-                Delivery.target == carrier.target,
-                Delivery.status.in_(OPEN),
-                Delivery.event_id.is_not(None),
-                Delivery.id != carrier.id,
-                Delivery.id.not_in(granted),  # sent or on their way already
-                # Rows another worker holds are on their way too; the carrier's own batch is not.
-                or_(
-                    Delivery.lease_until.is_(None),
-                    Delivery.lease_until < now,
-                    Delivery.lease_until == carrier.lease_until,
-                ),
-                # A digest waiting for its retry stays whole.
-                ~exists().where(digest.merged_into_id == Delivery.id),
-            )
-            .order_by(Delivery.id)
-            .limit(DIGEST_MAX)
-        )
-    )
-    if not waiting:
-        return waiting
-    provider = CHANNELS[robot.kind].label
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(waiting), Delivery.status.in_(OPEN))
-        .values(
-            status=DeliveryStatus.MERGED,
-            merged_into_id=carrier.id,
-            lease_until=None,
-            next_attempt_at=None,
-            code=None,
-            cause=str(
-                _l(
-                    "Merged into message #%(id)d: %(provider)s takes %(limit)d messages a minute.",
-                    id=carrier.id,
-                    provider=provider,
-                    limit=window.limit,
-                )
-            ),
-            fix=str(_l("Its fate is that message's: see it for whether the group received it.")),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    titles = db.session.execute(
-        select(Delivery.id, Delivery.subject).where(
-            (Delivery.merged_into_id == carrier.id) | (Delivery.id == carrier.id)
-        )
-    ).all()
-    carrier.subject, carrier.body_text = digest_text(
-        [subject for _, subject in sorted(titles)], _project(carrier).get("name", ""), provider, window.limit
-    )
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == carrier.id)
-        .values(subject=carrier.subject, body_text=carrier.body_text)
-        .execution_options(synchronize_session=False)
-    )
-    return waiting
-
-
-def digest_text(titles: list[str], project_name: str, provider: str, limit: int) -> tuple[str, str]:
-    """A digest's title and body, in the language of the robot messages: the count, then each title."""
-    with force_locale(mail_language()):
-        title = ngettext(
-            "And %(num)d more change in %(project)s",
-            "And %(num)d more changes in %(project)s",
-            len(titles),
-            project=project_name,
-        )
-        reason = gettext(
-            "Sent as one message: %(provider)s takes %(limit)d messages a minute from a robot.",
-            provider=provider,
-            limit=limit,
-        )
-    return title, "\n".join([reason, *(f"• {t}" for t in titles)])
-
-
-def _is_digest(delivery_id: int) -> bool:
-    return bool(db.session.scalar(select(exists().where(Delivery.merged_into_id == delivery_id))))
-
-
-def _project(row) -> dict:
-    """The project as the row's message was planned with it (outbox.robot_facts)."""
-    return dict((row.facts or {}).get("project") or {"id": row.project_id, "name": ""})
-
-
-def digest_message(row) -> RobotMessage:
-    """A digest as the channel takes it: its text, and the project's activity for the details, as stored."""
-    return RobotMessage(
-        title=row.subject,
-        body=row.body_text,
-        link=(row.facts or {}).get("activity_link", ""),
-        event="digest",
-        project=_project(row),
-        delivery_id=str(row.id),
     )
