@@ -90,6 +90,16 @@ def outbox_left_behind(app, project, actor, count: int, title: str = "Case") -> 
         dispatcher.submit = submit
 
 
+def until(condition, timeout: float = 10) -> bool:
+    """Wait for condition() to hold; False if it still did not after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def deliveries() -> list[Delivery]:
     """Every outbox row as the database has it now (other processes and threads write it)."""
     db.session.expire_all()

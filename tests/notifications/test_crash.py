@@ -7,13 +7,12 @@ count what arrives.
 """
 
 import signal
-import time
 
 import pytest
 
 from tests.notifications import helpers
 from tests.notifications.doors import Door
-from tests.notifications.helpers import add_robot, deliveries, mail_members, wait_out_lease
+from tests.notifications.helpers import add_robot, deliveries, mail_members, until, wait_out_lease
 from tests.notifications.processes import cron, environment, start
 
 LEASE = 6  # seconds; long enough that the first restart comes well within it
@@ -52,7 +51,7 @@ def _kill_while_a_robot_hangs(app, project, admin, door) -> dict[str, str]:
             server.kill()
             pytest.fail(f"the server never reached the robot: {server.communicate()[1]}")
         # Attempts are written by a thread of their own a moment after the send: let the mail's land first.
-        mails_recorded = _until(lambda: {d.status for d in deliveries() if d.channel == "email"} == {"sent"})
+        mails_recorded = until(lambda: {d.status for d in deliveries() if d.channel == "email"} == {"sent"})
         server.send_signal(signal.SIGKILL)
         assert server.wait(timeout=10) == -signal.SIGKILL
     finally:
@@ -62,15 +61,6 @@ def _kill_while_a_robot_hangs(app, project, admin, door) -> dict[str, str]:
     door.release(deliver=False)  # the dead server's request never reached the group
     assert mails_recorded, "the mail's attempts were never recorded"
     return env
-
-
-def _until(condition, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.mark.parametrize("restart", ["cron", "sweeper"])

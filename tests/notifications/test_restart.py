@@ -19,7 +19,7 @@ import requests
 from tests.conftest import PASSWORD
 from tests.notifications import helpers
 from tests.notifications.doors import Door
-from tests.notifications.helpers import add_robot, deliveries, mail_members, outbox_left_behind
+from tests.notifications.helpers import add_robot, deliveries, mail_members, outbox_left_behind, until
 from tests.notifications.processes import environment, served
 from webapp.notifications.delivery import OPEN
 
@@ -43,15 +43,6 @@ def _mailed(server) -> Counter:
     return Counter(mail.message["Message-ID"] for mail in server.received)
 
 
-def _until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def _open_rows() -> int:
     return sum(1 for d in deliveries() if d.status in OPEN)
 
@@ -70,7 +61,7 @@ def test_a_restarted_server_sends_what_is_due_with_no_visitor(
     env = environment(database, HERALD_DISPATCH="pool")
     with served(env, "gunicorn" if kind == "gunicorn" else "flask") as server:
         # Nobody opens a page: the server sweeps on its own, at once (well within one sweep interval, 30 s).
-        sent = _until(lambda: _open_rows() == 0, timeout=25)
+        sent = until(lambda: _open_rows() == 0, timeout=25)
         assert sent, f"{_open_rows()} messages still waiting with no visitor:\n{server.output()}"
 
     assert len(_posted(webhook_receiver)) == 10 and set(_posted(webhook_receiver).values()) == {1}
@@ -145,7 +136,7 @@ def test_a_server_killed_under_load_repeats_only_what_was_on_its_way(
         thread = threading.Thread(target=saver.run)
         thread.start()
         # Kill in the thick of it: messages arriving, more being saved.
-        arrived = _until(lambda: len(webhook_receiver.requests) >= 30, timeout=60)
+        arrived = until(lambda: len(webhook_receiver.requests) >= 30, timeout=60)
         server.kill()
         saver.stop.set()
         thread.join(timeout=30)
@@ -155,7 +146,7 @@ def test_a_server_killed_under_load_repeats_only_what_was_on_its_way(
     assert before and any(d.status in OPEN for d in before), "the kill came after everything was sent"
 
     with served(env, workers=WORKERS) as server:
-        drained = _until(lambda: _open_rows() == 0, timeout=LEASE + 60)
+        drained = until(lambda: _open_rows() == 0, timeout=LEASE + 60)
         assert drained, f"{_open_rows()} messages never went out after the restart:\n{server.output()}"
 
     rows = deliveries()
@@ -210,7 +201,7 @@ def test_a_save_whose_client_drops_the_connection_is_sent_promptly(database, che
         for n, after in enumerate(delays):
             _save_and_reset(saver, f"Dropped {n}", after)
             started = time.monotonic()
-            arrived = _until(lambda n=n: len(webhook_receiver.messages) == n + 1, timeout=25)
+            arrived = until(lambda n=n: len(webhook_receiver.messages) == n + 1, timeout=25)
             waited = time.monotonic() - started
             assert arrived, f"the save's message never went out:\n{server.output()}"
             assert waited < 5, f"the message of a save dropped after {after} s took {waited:.1f} s"

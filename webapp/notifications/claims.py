@@ -117,13 +117,13 @@ def _log_interrupted(rows: list[Claimed]) -> None:
     log.warning("%d message(s) were on their way when a process stopped; sending them again", len(rows))
 
 
-def prepare(ids: list[int], ahead: int = 1) -> Prepared:
+def prepare(ids: list[int]) -> Prepared:
     """Claim the due rows among ids and make them ready to send, in one transaction.
 
     Rows that need no send (the robot is gone or disabled, a test message the robot cannot take now) are
     recorded here; rows that must wait for their robot's pace, or went into a digest, are left as their row
-    says. The first row of each of the first `ahead` jobs (those the workers start at once) is marked as on
-    its way.
+    says. The first job's first row, which the worker that claimed them sends at once, is marked as on its
+    way.
     """
     if not ids:
         return Prepared(mail=None, robots=[])
@@ -137,7 +137,7 @@ def prepare(ids: list[int], ahead: int = 1) -> Prepared:
     if by_robot:
         done = _prepare_robots(by_robot, prepared)
         write(done)
-    prepared.marked = {first_row(job) for job in prepared.jobs[:ahead]} - {None}
+    prepared.marked = {first_row(job) for job in prepared.jobs[:1]} - {None}
     mark_sending(sorted(prepared.marked))
     db.session.commit()
     return prepared

@@ -63,10 +63,10 @@ def deliver(delivery_ids: list[int]) -> None:
     send_in_turn(lambda: next(jobs, None), record, prepared.marked)
 
 
-def prepare_guarded(delivery_ids: list[int], ahead: int = 1) -> Prepared:
+def prepare_guarded(delivery_ids: list[int]) -> Prepared:
     """prepare(); a bug in Herald there becomes a recorded, retried attempt of each row, not a stuck row."""
     try:
-        return prepare(delivery_ids, ahead)
+        return prepare(delivery_ids)
     except Exception as error:
         log.exception("preparing messages failed inside Herald")
         db.session.rollback()

@@ -221,7 +221,7 @@ class Dispatcher:
         with self.app.app_context():
             due = next_due()
         if due is not None:
-            self.wake(due.timestamp() - time.time() + pacing.clock.now())
+            self.wake_in(max(due.timestamp() - time.time(), 0) + pacing.MARGIN)
 
     def shutdown(self) -> None:
         self._stop.set()

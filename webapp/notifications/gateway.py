@@ -6,6 +6,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from flask_babel import lazy_gettext as _l
 
+from webapp.notifications.channels import urls
 from webapp.notifications.channels.registry import CHANNELS, KINDS
 
 # Where each provider's robot API lives, as its channel declares: the gateway forwards only this folder, not
@@ -73,11 +74,9 @@ def official_address(kind: str, url: str) -> str | None:
     """
     if kind not in KINDS:
         return None
-    try:
-        parts = urlsplit((url or "").strip())
-        hostname = (parts.hostname or "").lower()
-    except ValueError:
+    if (read := urls.split(url)) is None:
         return None
+    parts, hostname = read
     if parts.scheme.lower() not in ("http", "https") or not hostname:
         return None
     channel = CHANNELS[kind]

@@ -111,7 +111,7 @@ class Prepared:
     mail: MailJob | None
     robots: list[RobotJob]
     wake_at: float | None = None  # when the first message handed back to wait for its robot's pace may go
-    marked: set[int] = field(default_factory=set)  # rows marked as on their way when claimed
+    marked: set[int] = field(default_factory=set)  # the row marked as on its way when claimed
 
     @property
     def jobs(self) -> list[MailJob | RobotJob]:

@@ -94,9 +94,9 @@ def save_network_settings(
     bad = bad_no_proxy_entries(values.get("no_proxy", ""))
     if bad:
         raise ServiceError(no_proxy_message(bad), "no_proxy")
-    bad = outbound.bad_entries(values.get("outbound_allow", ""))
-    if bad:
-        raise ServiceError(allow_message(bad), "outbound_allow")
+    problem = allowlist_problem(values.get("outbound_allow", ""))
+    if problem:
+        raise ServiceError(problem, "outbound_allow")
     settings = network_settings()
     allow = values.get("outbound_allow", settings.outbound_allow or "")
     problem = proxy_refused(values.get("proxy_url", settings.proxy_url), outbound_guard(allow))

@@ -4,9 +4,7 @@ Pacing, the gateway, the robot forms, the services and the templates read these 
 stored in the database (robots.kind, deliveries.channel).
 """
 
-from urllib.parse import urlsplit
-
-from webapp.notifications.channels import dingtalk, feishu, lark, slack, webhook, wecom
+from webapp.notifications.channels import dingtalk, feishu, lark, slack, urls, webhook, wecom
 from webapp.notifications.channels.spec import Channel
 
 # In the order the robot form offers them. A plain dict, so that a test can put a broken channel in place.
@@ -43,11 +41,9 @@ def gateway_address(kind: str, url: str) -> str | None:
     """
     if kind not in CHANNELS or not CHANNELS[kind].official_hosts:
         return None
-    try:
-        parts = urlsplit((url or "").strip())
-        hostname = (parts.hostname or "").lower()
-    except ValueError:
+    if (read := urls.split(url)) is None:
         return None
+    parts, hostname = read
     if not hostname or hostname in OFFICIAL_HOSTS:
         return None
     return parts.netloc.rsplit("@", 1)[-1]

@@ -1,7 +1,16 @@
-"""Reading a webhook address: its query parameters and whether its host is one of a list."""
+"""Reading a webhook address: its parts and host, its query parameters, whether its host is one of a list."""
 
 from collections.abc import Sequence
-from urllib.parse import SplitResult, parse_qsl
+from urllib.parse import SplitResult, parse_qsl, urlsplit
+
+
+def split(url: str | None) -> tuple[SplitResult, str] | None:
+    """The address's parts and its host in lower case; None when it cannot be read (a bad port, brackets)."""
+    try:
+        parts = urlsplit((url or "").strip())
+        return parts, (parts.hostname or "").lower()
+    except ValueError:
+        return None
 
 
 def query_params(parts: SplitResult) -> dict[str, str]:
