@@ -42,17 +42,7 @@ class Dispatcher:
         self.app = app
         self.mode = app.config.get("NOTIFICATIONS_DISPATCH", "pool")
         self._workers = app.config.get("NOTIFICATIONS_WORKERS", 4)
-        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="herald-delivery")
-        self.recorder = Recorder(app)
-        self._sweeper: threading.Thread | None = None
-        # Ids handed to the pool and not claimed yet: a tick must not queue them again behind themselves.
-        self._queued: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._work = 0  # tasks handed to the pool and not finished
-        self._wake_at: float | None = None  # a sweep sooner than the next tick (monotonic clock)
-        self._nudge = threading.Event()
-        self._idle = threading.Condition()
+        self._fresh_threads()
         app.extensions["herald.dispatcher"] = self
         if self.mode == "pool":
             # A server sweeps from the start, so that what a restart left due goes out with no visitor; CLI
@@ -172,13 +162,23 @@ class Dispatcher:
         self._sweeper = threading.Thread(target=self._sweep_forever, args=(interval,), daemon=True)
         self._sweeper.start()
 
-    def _after_fork(self) -> None:
-        started = self._sweeper is not None
+    def _fresh_threads(self) -> None:
+        """The pool, the sweeper's place and the locks, as a new process has them."""
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="herald-delivery")
         self.recorder = Recorder(self.app)
-        self._sweeper, self._queued, self._work, self._wake_at = None, set(), 0, None
-        self._lock, self._nudge, self._idle = threading.Lock(), threading.Event(), threading.Condition()
+        self._sweeper: threading.Thread | None = None
+        # Ids handed to the pool and not claimed yet: a tick must not queue them again behind themselves.
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._work = 0  # tasks handed to the pool and not finished
+        self._wake_at: float | None = None  # a sweep sooner than the next tick (monotonic clock)
+        self._nudge = threading.Event()
+        self._idle = threading.Condition()
+
+    def _after_fork(self) -> None:
+        started = self._sweeper is not None
+        self._fresh_threads()
         if started:
             self.start_sweeper()
 
